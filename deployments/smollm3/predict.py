@@ -1,0 +1,68 @@
+"""SmolLM3-3B, 4-bit HQQ (Pruna) with a compiled decode step, streaming text in think / no_think modes."""
+
+import os
+
+import torch
+from cog import BaseRunner, ConcatenateIterator, Input, streaming
+
+from shared import inputs
+from shared.compile import compile_decoding
+from shared.loading import load_causal_lm
+from shared.model_source import ModelSource, hf_token, redact_in_logs
+from shared.quantization import quantize_hqq
+from shared.runtime import configure_logging, pick_device, seed_everything
+from shared.serving import require_text, stream_text
+from shared.text_generation import Sampling, TextGenerator
+
+SMOLLM3 = ModelSource(
+    repo_id="HuggingFaceTB/SmolLM3-3B",
+    revision="a07cc9a04f16550a088caea529712d1d335b0ac1",
+    local_dir_env="SMOLLM3_MODEL_DIR",
+    allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
+)
+MAX_NEW_TOKENS = 16384
+# The static KV cache holds prompt + answer; its size is fixed at setup so the compiled graph never changes.
+MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 20480))
+
+
+class Predictor(BaseRunner):
+    def setup(self) -> None:
+        configure_logging()
+        token = hf_token()
+        redact_in_logs(token)
+        device = pick_device()
+        model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
+        model = quantize_hqq(model, device, bits=4, group_size=64)
+        cache = compile_decoding(model, MAX_CONTEXT) if os.environ.get("COMPILE", "1") == "1" else None
+        self.generator = TextGenerator(model, tokenizer, device, MAX_CONTEXT, cache)
+        # Compile now, not in the first user's request.
+        warmup = self.generator.encode(self.generator.render([{"role": "user", "content": "Hi"}]))
+        for _ in self.generator.stream(warmup, Sampling(max_new_tokens=2, temperature=0)):
+            pass
+
+    @streaming
+    def run(
+        self,
+        prompt: str = inputs.prompt(),
+        system_prompt: str = inputs.system_prompt(),
+        mode: str = Input(
+            description="think: reason step by step inside <think>...</think> before answering. "
+            "no_think: answer directly.",
+            choices=["think", "no_think"],
+            default="think",
+        ),
+        max_new_tokens: int = inputs.max_new_tokens(default=2048, maximum=MAX_NEW_TOKENS),
+        temperature: float = inputs.temperature(default=0.6),
+        top_p: float = inputs.top_p(default=0.95),
+        top_k: int = inputs.top_k(default=50),
+        seed: int | None = inputs.seed(),
+    ) -> ConcatenateIterator[str]:
+        require_text("prompt", prompt)
+        seed_everything(seed)
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+        messages.append({"role": "user", "content": prompt})
+        text = self.generator.render(messages, enable_thinking=mode == "think")
+        sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
+        yield from stream_text(
+            self.generator, self.generator.encode(text), sampling, self.record_metric, save_as="smollm3"
+        )

@@ -1,0 +1,44 @@
+"""Tiny SmolLM3: the real architecture (SmolLM3ForCausalLM) and chat template, random weights."""
+
+from pathlib import Path
+
+import torch
+from transformers import SmolLM3Config, SmolLM3ForCausalLM
+
+from scripts.tiny_models.tokenizer import read_template, train_bpe_tokenizer
+
+SPECIAL_TOKENS = ["<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+
+
+def build_tiny_smollm3(out_dir: str | Path, seed: int = 0) -> Path:
+    out_dir = Path(out_dir)
+    tokenizer = train_bpe_tokenizer(
+        SPECIAL_TOKENS,
+        read_template("smollm3_chat_template.jinja"),
+        eos_token="<|im_end|>",
+        pad_token="<|end_of_text|>",
+    )
+    config = SmolLM3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        # SmolLM3 drops RoPE in every 4th layer (NoPE); keep one of each kind.
+        no_rope_layers=[1, 0],
+        use_sliding_window=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+        torch_dtype="bfloat16",
+    )
+    torch.manual_seed(seed)
+    model = SmolLM3ForCausalLM(config).to(torch.bfloat16)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

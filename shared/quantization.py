@@ -1,0 +1,63 @@
+"""Weight quantization applied once at setup."""
+
+import logging
+import os
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes held by parameters and buffers: quantized layers keep packed weights in buffers or tensors."""
+    tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    return total + sum(_hqq_packed_bytes(m) for m in module.modules())
+
+
+def _hqq_packed_bytes(module: torch.nn.Module) -> int:
+    # HQQLinear keeps its packed weight and scales in plain attributes, not parameters or buffers.
+    packed = getattr(module, "W_q", None)
+    if not isinstance(packed, torch.Tensor) or isinstance(packed, torch.nn.Parameter):
+        return 0
+    meta = getattr(module, "meta", {}) or {}
+    extra = sum(v.numel() * v.element_size() for v in meta.values() if isinstance(v, torch.Tensor))
+    return packed.numel() * packed.element_size() + extra
+
+
+def quantize_hqq(
+    model: torch.nn.Module,
+    device: torch.device,
+    bits: int = 4,
+    group_size: int = 64,
+    compute_dtype: torch.dtype = torch.bfloat16,
+) -> torch.nn.Module:
+    """Half-Quadratic Quantization of every linear layer but the head, through Pruna.
+
+    Pruna only lists CUDA for HQQ; on the CPU (tests) it runs with `experimental=True`, which skips
+    that device check and nothing else. Only the quantizer is used: Pruna's compiled generator
+    ignores top_p, attention masks and streamers, so decoding is compiled by `shared.compile` instead.
+    """
+    os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")  # pruna sends telemetry unless told not to
+    from pruna import SmashConfig, smash
+
+    before = weight_bytes(model)
+    config = SmashConfig(device=str(device))
+    config.add(
+        {
+            "hqq": {
+                "weight_bits": bits,
+                "group_size": group_size,
+                "compute_dtype": str(compute_dtype),
+                # torchao's int4 kernels are CUDA-only.
+                "use_torchao_kernels": device.type == "cuda",
+            }
+        }
+    )
+    quantized = smash(model, config, experimental=device.type != "cuda").model
+    after = weight_bytes(quantized)
+    logger.info(
+        "HQQ %d-bit (group %d): weights %.1f MB -> %.1f MB (%.0f%%)",
+        bits, group_size, before / 1e6, after / 1e6, 100 * after / before,
+    )
+    return quantized
