@@ -1,0 +1,62 @@
+# Build, smoke-test and push every Cog deployment; set up and test the repo on any machine.
+# `make help` lists the targets.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPLOYMENTS := $(notdir $(patsubst %/cog.yaml,%,$(wildcard deployments/*/cog.yaml)))
+REPLICATE_USER ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test demo lint bench check-cog build-all smoke-all schema-all clean
+
+help: ## list the targets
+	@echo "Repo:"
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sed 's/^/  /'
+	@echo "Deployments: $(DEPLOYMENTS)"
+
+setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dev requirements
+
+$(VENV)/.installed: requirements/dev.txt requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
+	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	touch $@
+
+test: setup ## run the whole test suite on CPU with tiny models
+	$(PY) -m pytest
+
+demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, stream an answer
+	$(PY) -m scripts.demo
+
+lint: setup ## ruff
+	$(PY) -m ruff check .
+
+check-cog:
+	@command -v cog >/dev/null 2>&1 || { echo "error: the cog CLI is not installed (https://cog.run/getting-started)"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: no Docker engine is running; cog build needs one (and a GPU host to run)"; exit 1; }
+
+stage-%: ## copy shared/ into deployments/<name>/ (Cog's build context is the deployment folder)
+	rm -rf deployments/$*/shared
+	cp -R shared deployments/$*/shared
+	find deployments/$*/shared -name __pycache__ -prune -exec rm -rf {} +
+
+build-%: check-cog stage-% ## cog build the image r8.im/$(REPLICATE_USER)/<name> (or <name> locally)
+	cd deployments/$* && cog build -t $(if $(REPLICATE_USER),r8.im/$(REPLICATE_USER)/$*,$*)
+
+smoke-%: build-% ## build, then run each committed smoke input with cog predict and check an answer came back
+	python3 scripts/smoke.py deployments/$* --image $(if $(REPLICATE_USER),r8.im/$(REPLICATE_USER)/$*,$*)
+
+push-%: check-cog stage-% ## cog push to r8.im/$(REPLICATE_USER)/<name>
+	@test -n "$(REPLICATE_USER)" || { echo "error: set REPLICATE_USER=<your Replicate username>"; exit 1; }
+	cd deployments/$* && cog push r8.im/$(REPLICATE_USER)/$*
+
+schema-%: setup ## regenerate deployments/<name>/openapi.json from its predictor
+	$(PY) -m scripts.openapi_schema deployments/$* --write
+
+build-all: $(addprefix build-,$(DEPLOYMENTS)) ## build every deployment
+smoke-all: $(addprefix smoke-,$(DEPLOYMENTS)) ## smoke-test every deployment
+schema-all: $(addprefix schema-,$(DEPLOYMENTS)) ## regenerate every committed OpenAPI schema
+
+clean: ## remove staged copies of shared/ and Cog's build artefacts
+	rm -rf $(addsuffix /shared,$(addprefix deployments/,$(DEPLOYMENTS))) $(addsuffix /.cog,$(addprefix deployments/,$(DEPLOYMENTS)))

@@ -1,0 +1,18 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# One inductor cache for every test session and server the tests start: the second run compiles in seconds.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(REPO / ".cache" / "inductor"))
+os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_smollm3(tmp_path_factory) -> Path:
+    from scripts.tiny_models.smollm3 import build_tiny_smollm3
+
+    return build_tiny_smollm3(tmp_path_factory.mktemp("tiny-smollm3"))

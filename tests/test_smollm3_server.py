@@ -1,0 +1,117 @@
+"""SmolLM3 through the real Cog server, on a tiny random-weight SmolLM3 loaded by the production code."""
+
+import pytest
+
+from scripts.cog_server import CogServer, output_text
+
+MAX_CONTEXT = 1024  # the tiny model's static cache; the chat template alone is ~400 tokens here
+
+
+@pytest.fixture(scope="module")
+def server(tiny_smollm3, tmp_path_factory):
+    outputs = tmp_path_factory.mktemp("outputs")
+    env = {
+        "SMOLLM3_MODEL_DIR": str(tiny_smollm3),
+        "MAX_CONTEXT_TOKENS": str(MAX_CONTEXT),
+        "DEVICE": "cpu",
+        "OUTPUT_DIR": str(outputs),
+        "HF_TOKEN": "hf_do_not_log_this_token",
+    }
+    with CogServer("smollm3", env) as cog:
+        cog.outputs = outputs
+        yield cog
+
+
+def assert_ready_and_answering(server):
+    assert server.health()["status"] == "READY"
+    follow_up = server.predict(prompt="Still there?", max_new_tokens=3, temperature=0)
+    assert follow_up["status"] == "succeeded", follow_up
+
+
+def test_answers_with_text_within_max_new_tokens(server):
+    for max_new_tokens in (1, 7, 24):
+        result = server.predict(prompt="Tell me about the sea.", max_new_tokens=max_new_tokens, temperature=1.0)
+        assert result["status"] == "succeeded", result
+        assert all(isinstance(piece, str) for piece in result["output"])
+        assert 1 <= result["metrics"]["output_token_count"] <= max_new_tokens
+
+
+def test_greedy_is_deterministic(server):
+    first = server.predict(prompt="What is 2+2?", max_new_tokens=16, temperature=0)
+    second = server.predict(prompt="What is 2+2?", max_new_tokens=16, temperature=0, seed=7)
+    assert output_text(first) == output_text(second) != ""
+
+
+def test_same_seed_same_sample_and_other_seed_differs(server):
+    args = dict(prompt="Write a haiku.", max_new_tokens=24, temperature=1.0, top_p=1.0, top_k=0)
+    first = output_text(server.predict(**args, seed=1234))
+    assert output_text(server.predict(**args, seed=1234)) == first
+    assert output_text(server.predict(**args, seed=4321)) != first
+
+
+def test_streams_over_server_sent_events(server):
+    events = server.stream(prompt="Hello", max_new_tokens=12, temperature=0)
+    names = [name for name, _ in events]
+    assert names[0] == "start" and names[-1] == "completed"
+    chunks = [data["chunk"] for name, data in events if name == "output"]
+    assert len(chunks) >= 2, "output should arrive in pieces, not at the end"
+    completed = events[-1][1]
+    assert completed["status"] == "succeeded"
+    synchronous = server.predict(prompt="Hello", max_new_tokens=12, temperature=0)
+    assert "".join(chunks) == output_text(synchronous)
+
+
+def test_think_and_no_think_render_different_prompts(server):
+    think = server.predict(prompt="Hi", mode="think", max_new_tokens=1, temperature=0)
+    no_think = server.predict(prompt="Hi", mode="no_think", max_new_tokens=1, temperature=0)
+    # no_think adds the empty <think></think> block and a shorter system prompt: the prompts differ in length.
+    assert think["metrics"]["input_token_count"] != no_think["metrics"]["input_token_count"]
+
+
+def test_writes_each_answer_under_output_dir(server):
+    result = server.predict(prompt="Save me", max_new_tokens=8, temperature=0, seed=99)
+    saved = sorted(server.outputs.glob("smollm3-*.txt"), key=lambda p: p.stat().st_mtime)
+    assert saved and saved[-1].read_text(encoding="utf-8") == output_text(result)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field", "message"),
+    [
+        ({"prompt": ""}, "prompt", "shorter than 1"),
+        ({"prompt": "x", "max_new_tokens": 0}, "max_new_tokens", "minimum of 1"),
+        ({"prompt": "x", "max_new_tokens": 99999}, "max_new_tokens", "maximum of 16384"),
+        ({"prompt": "x", "max_new_tokens": "lots"}, "max_new_tokens", ""),
+        ({"prompt": "x", "temperature": 2.5}, "temperature", "maximum of 2"),
+        ({"prompt": "x", "top_p": 0}, "top_p", "minimum of 0.01"),
+        ({"prompt": "x", "top_k": -1}, "top_k", "minimum of 0"),
+        ({"prompt": "x", "mode": "fast"}, "mode", ""),
+        ({"prompt": "x", "seed": -5}, "seed", "minimum of 0"),
+        ({}, "prompt", ""),
+    ],
+)
+def test_out_of_range_input_is_rejected_with_422(server, inputs, field, message):
+    response = server.post(inputs)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert any(d["loc"][-1] == field and message in d["msg"] for d in detail), detail
+    assert_ready_and_answering(server)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        ({"prompt": "   \n"}, "prompt: must contain text"),
+        ({"prompt": "Hi", "max_new_tokens": MAX_CONTEXT}, "max_new_tokens: the prompt"),
+    ],
+)
+def test_inputs_only_the_predictor_can_check_fail_clearly(server, inputs, expected):
+    result = server.predict(**inputs)
+    assert result["status"] == "failed"
+    assert expected in result["error"]
+    assert_ready_and_answering(server)
+
+
+def test_token_never_reaches_the_logs(server):
+    result = server.predict(prompt="Hello", max_new_tokens=2)
+    assert "hf_do_not_log_this_token" not in result["logs"]
+    assert "hf_do_not_log_this_token" not in server.log_tail(10**7)
