@@ -10,7 +10,6 @@ out as Cog's schema, so the local server validates exactly what the container va
 
 import argparse
 import ast
-import importlib
 import json
 import sys
 from pathlib import Path

@@ -2,7 +2,6 @@
 
 import logging
 
-import torch
 from transformers import CompileConfig, StaticCache
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,99 @@
+"""Every deployment folder is complete, buildable on paper, and its committed OpenAPI schema is current."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from scripts.cog_server import DEPLOYMENTS, REPO
+
+NAMES = sorted(p.parent.name for p in DEPLOYMENTS.glob("*/cog.yaml"))
+COG_CONFIG_SCHEMA = json.loads((Path(__file__).parent / "data" / "cog_config_schema_v1.0.json").read_text())
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = PIN.match(line)
+            assert match, f"{path}: '{line}' is not pinned with =="
+            found[match[1].lower().replace("_", "-")] = match[2]
+    return found
+
+
+def test_there_are_deployments():
+    assert "smollm3" in NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_folder_has_every_file(name):
+    for file in ("cog.yaml", "predict.py", "requirements.txt", "smoke_inputs.json", "README.md", "openapi.json"):
+        assert (DEPLOYMENTS / name / file).is_file(), f"{name}/{file} is missing"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cog_yaml_is_valid_and_pinned(name):
+    config = yaml.safe_load((DEPLOYMENTS / name / "cog.yaml").read_text())
+    jsonschema.validate(config, COG_CONFIG_SCHEMA)
+    build = config["build"]
+    assert build["gpu"] is True
+    assert build["python_version"] == "3.11"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", build["sdk_version"])
+    assert config["run"].startswith("predict.py:")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_container_pins_match_the_tested_versions(name):
+    container = pins(DEPLOYMENTS / name / "requirements.txt")
+    tested = pins(REPO / "requirements" / "constraints.txt")
+    mismatched = {pkg: (v, tested.get(pkg)) for pkg, v in container.items() if tested.get(pkg) != v}
+    assert not mismatched, f"container pins differ from the versions the tests ran with: {mismatched}"
+    sdk = yaml.safe_load((DEPLOYMENTS / name / "cog.yaml").read_text())["build"]["sdk_version"]
+    assert tested["cog"] == sdk
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_openapi_schema_matches_the_predictor(name):
+    live = subprocess.run(
+        [sys.executable, "-m", "scripts.openapi_schema", str(DEPLOYMENTS / name)],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    ).stdout
+    committed = (DEPLOYMENTS / name / "openapi.json").read_text()
+    assert json.loads(live) == json.loads(committed), (
+        f"the inputs of {name} changed: review the change, then run `make schema-{name}` and commit openapi.json"
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_smoke_inputs_are_valid_inputs(name):
+    schema = json.loads((DEPLOYMENTS / name / "openapi.json").read_text())["components"]["schemas"]["Input"]
+    cases = json.loads((DEPLOYMENTS / name / "smoke_inputs.json").read_text())
+    assert cases
+    for inputs in cases:
+        jsonschema.validate(inputs, schema)
+        assert set(inputs) <= set(schema["properties"]), "unknown inputs would be dropped silently"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_make_targets_expand(name):
+    result = subprocess.run(
+        ["make", "-n", f"build-{name}", f"smoke-{name}", f"push-{name}", "REPLICATE_USER=someone"],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    ).stdout
+    assert f"cp -R shared deployments/{name}/shared" in result
+    assert f"cog build -t r8.im/someone/{name}" in result
+    assert f"scripts/smoke.py deployments/{name}" in result
+    assert f"cog push r8.im/someone/{name}" in result
+
+
+def test_push_without_user_is_refused():
+    result = subprocess.run(["make", "push-smollm3", "REPLICATE_USER="], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "cog CLI is not installed" in result.stdout + result.stderr or "REPLICATE_USER" in result.stdout
