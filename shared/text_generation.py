@@ -38,10 +38,16 @@ class IncrementalDetokenizer(BaseStreamer):
     streaming stays linear in the answer's length.
     """
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, keep_tokens: tuple[str, ...] = ()):
         self.tokenizer = tokenizer
+        # Special tokens are dropped (end of turn, padding) except those the user must see, such as
+        # <think> where a tokenizer marks it special.
+        special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+        kept = set(tokenizer.convert_tokens_to_ids(list(keep_tokens)))
+        self.hidden_ids = (special | set(tokenizer.all_special_ids)) - kept
         self.pieces: queue.Queue = queue.Queue()
         self.tokens: list[int] = []
+        self.generated = 0
         self.prefix_offset = 0
         self.read_offset = 0
         self.prompt_seen = False
@@ -50,17 +56,21 @@ class IncrementalDetokenizer(BaseStreamer):
         if not self.prompt_seen:  # generate() first hands over the prompt
             self.prompt_seen = True
             return
-        self.tokens.extend(value.reshape(-1).tolist())
-        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        prefix = decode(self.tokens[self.prefix_offset : self.read_offset])
-        text = decode(self.tokens[self.prefix_offset :])
+        new = value.reshape(-1).tolist()
+        self.generated += len(new)
+        self.tokens.extend(t for t in new if t not in self.hidden_ids)
+        prefix = self._decode(self.tokens[self.prefix_offset : self.read_offset])
+        text = self._decode(self.tokens[self.prefix_offset :])
         if len(text) > len(prefix) and not text.endswith("\ufffd"):
             self.pieces.put(text[len(prefix) :])
             self.prefix_offset, self.read_offset = self.read_offset, len(self.tokens)
 
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
     def end(self) -> None:
-        rest = self.tokenizer.decode(self.tokens[self.prefix_offset :], skip_special_tokens=True)
-        done = self.tokenizer.decode(self.tokens[self.prefix_offset : self.read_offset], skip_special_tokens=True)
+        rest = self._decode(self.tokens[self.prefix_offset :])
+        done = self._decode(self.tokens[self.prefix_offset : self.read_offset])
         if len(rest) > len(done):
             self.pieces.put(rest[len(done) :])
 
@@ -79,8 +89,11 @@ _DONE = object()
 class TextGenerator:
     """Owns a causal LM, its tokenizer and (when compiled) its static KV cache."""
 
-    def __init__(self, model, tokenizer, device: torch.device, max_context: int, cache=None):
+    def __init__(
+        self, model, tokenizer, device: torch.device, max_context: int, cache=None, keep_tokens: tuple[str, ...] = ()
+    ):
         self.model = model
+        self.keep_tokens = keep_tokens
         self.tokenizer = tokenizer
         self.device = device
         self.max_context = max_context
@@ -108,7 +121,7 @@ class TextGenerator:
     def stream(self, input_ids: torch.Tensor, sampling: Sampling) -> Iterator[str]:
         """Yield text pieces as they are generated. Closing the iterator stops generation promptly."""
         self.check_fits(input_ids.shape[1], sampling.max_new_tokens)
-        streamer = IncrementalDetokenizer(self.tokenizer)
+        streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens)
         stop = threading.Event()
         errors: list[BaseException] = []
 
@@ -142,6 +155,6 @@ class TextGenerator:
         finally:
             stop.set()
             worker.join()
-            self.last_output_tokens = len(streamer.tokens)
+            self.last_output_tokens = streamer.generated
         if errors:
             raise errors[0]

@@ -16,3 +16,10 @@ def tiny_smollm3(tmp_path_factory) -> Path:
     from scripts.tiny_models.smollm3 import build_tiny_smollm3
 
     return build_tiny_smollm3(tmp_path_factory.mktemp("tiny-smollm3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phi4(tmp_path_factory) -> Path:
+    from scripts.tiny_models.phi4 import build_tiny_phi4
+
+    return build_tiny_phi4(tmp_path_factory.mktemp("tiny-phi4"))

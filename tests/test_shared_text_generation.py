@@ -54,3 +54,15 @@ def test_modes_render_smollm3_reasoning_flags(tokenizer):
     no_think = generator.render(messages, enable_thinking=False)
     assert "Reasoning Mode: /think" in think and think.endswith("<|im_start|>assistant\n")
     assert "Reasoning Mode: /no_think" in no_think and no_think.endswith("<think>\n\n</think>\n")
+
+
+def test_think_tags_are_streamed_only_when_kept(tokenizer):
+    ids = tokenizer("<think>hmm</think>Yes", add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    assert tokenizer.convert_tokens_to_ids("<think>") in ids, "the tiny SmolLM3 marks <think> special"
+    streamer = IncrementalDetokenizer(tokenizer, keep_tokens=("<think>", "</think>"))
+    streamer.put(torch.tensor([[0]]))
+    streamer.put(torch.tensor(ids))
+    streamer.end()
+    assert "".join(streamer.pieces.queue) == "<think>hmm</think>Yes"
+    assert streamer.generated == len(ids)
+    assert "".join(feed(tokenizer, ids)) == "hmmYes"

@@ -34,7 +34,9 @@ class Predictor(BaseRunner):
         model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
         model = quantize_hqq(model, device, bits=4, group_size=64)
         cache = compile_decoding(model, MAX_CONTEXT) if os.environ.get("COMPILE", "1") == "1" else None
-        self.generator = TextGenerator(model, tokenizer, device, MAX_CONTEXT, cache)
+        self.generator = TextGenerator(
+            model, tokenizer, device, MAX_CONTEXT, cache, keep_tokens=("<think>", "</think>")
+        )
         # Compile now, not in the first user's request.
         warmup = self.generator.encode(self.generator.render([{"role": "user", "content": "Hi"}]))
         for _ in self.generator.stream(warmup, Sampling(max_new_tokens=2, temperature=0)):

@@ -1,0 +1,97 @@
+"""Phi-4-reasoning-plus through the real Cog server, on a tiny Phi3 model with Phi-4's template.
+
+Here (no GPU) the predictor takes its transformers + bitsandbytes NF4 path; Unsloth needs CUDA.
+"""
+
+import time
+
+import pytest
+from transformers import AutoTokenizer
+
+from scripts.cog_server import CogServer, WebhookReceiver, output_text
+from shared.reasoning import visible_text
+
+
+@pytest.fixture(scope="module")
+def server(tiny_phi4):
+    env = {"PHI4_MODEL_DIR": str(tiny_phi4), "MAX_CONTEXT_TOKENS": "8192", "DEVICE": "cpu"}
+    with CogServer("phi4-reasoning", env) as cog:
+        yield cog
+
+
+def test_setup_says_which_backend_it_chose(server):
+    log = server.log_tail(10**7)
+    assert "backend: transformers+bitsandbytes-nf4 (unsloth not used: no CUDA device)" in log
+
+
+def test_prompt_is_rendered_with_phi4_template(tiny_phi4):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_phi4)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "2+2?"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text.startswith("<|im_start|>system<|im_sep|>You are Phi, a language model trained by Microsoft")
+    assert text.endswith("<|im_start|>user<|im_sep|>2+2?<|im_end|><|im_start|>assistant<|im_sep|>")
+
+
+def test_streams_an_answer(server):
+    events = server.stream(prompt="What is 2+2?", max_new_tokens=16, seed=3)
+    assert events[-1][1]["status"] == "succeeded", events[-1]
+    chunks = [data["chunk"] for name, data in events if name == "output"]
+    assert len(chunks) >= 2
+    metrics = events[-1][1]["metrics"]
+    assert 1 <= metrics["output_token_count"] <= 16
+    assert metrics["input_token_count"] > 800, "the fixed reasoning system prompt is part of every prompt"
+
+
+def test_system_prompt_is_added_after_the_reasoning_prompt(server):
+    plain = server.predict(prompt="Hi", max_new_tokens=1)
+    extra = server.predict(prompt="Hi", system_prompt="Answer in French.", max_new_tokens=1)
+    assert extra["metrics"]["input_token_count"] > plain["metrics"]["input_token_count"]
+
+
+def test_same_seed_reproduces(server):
+    args = dict(prompt="Count to five.", max_new_tokens=24, temperature=0.8, seed=11)
+    assert output_text(server.predict(**args)) == output_text(server.predict(**args))
+
+
+def test_hidden_reasoning_returns_less_text_than_shown(server):
+    args = dict(prompt="Think hard.", max_new_tokens=48, temperature=1.0, seed=5)
+    shown = output_text(server.predict(**args, show_reasoning=True))
+    hidden = output_text(server.predict(**args, show_reasoning=False))
+    assert "<think>" not in hidden and "</think>" not in hidden
+    assert hidden == "".join(visible_text([shown], show_reasoning=False))
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x", "max_new_tokens": 40000}, "max_new_tokens"),
+        ({"prompt": "x", "temperature": -0.1}, "temperature"),
+        ({"prompt": "x", "show_reasoning": "maybe"}, "show_reasoning"),
+    ],
+)
+def test_bad_input_is_rejected_and_the_server_stays_ready(server, inputs, field):
+    response = server.post(inputs)
+    assert response.status_code == 422, response.text
+    assert any(d["loc"][-1] == field for d in response.json()["detail"])
+    assert server.health()["status"] == "READY"
+    assert server.predict(prompt="ok", max_new_tokens=2)["status"] == "succeeded"
+
+
+def test_cancelled_async_prediction_ends_as_canceled(server):
+    webhook = WebhookReceiver()
+    try:
+        prediction_id = server.predict_async(
+            {"prompt": "Write a very long essay.", "max_new_tokens": 6000, "temperature": 1.0}, webhook.url
+        )
+        webhook.wait_for(lambda call: call.get("output"))  # it is generating
+        started = time.monotonic()
+        assert server.cancel(prediction_id).status_code == 200
+        final = webhook.wait_for(lambda call: call.get("status") in ("canceled", "succeeded", "failed"))
+        assert final["status"] == "canceled"
+        assert time.monotonic() - started < 10, "generation should stop within a few tokens"
+        assert len(output_text(final)) > 0
+    finally:
+        webhook.close()
+    assert server.predict(prompt="after cancel", max_new_tokens=2)["status"] == "succeeded"
