@@ -47,3 +47,13 @@ def load_4bit_causal_lm(path: Path, device: torch.device, max_seq_length: int):
     backend = "transformers+bitsandbytes-nf4"
     logger.info("backend: %s (unsloth not used: %s)", backend, UNSLOTH_UNAVAILABLE)
     return model, tokenizer, backend
+
+
+def load_image_text_model(path: Path, dtype: torch.dtype, device: torch.device):
+    """An image-text-to-text model (Gemma 3, ...) and its processor."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
+    logger.info("loaded %s (%s, %s) from %s", type(model).__name__, dtype, device, path)
+    return model, processor

@@ -61,3 +61,32 @@ def quantize_hqq(
         bits, group_size, before / 1e6, after / 1e6, 100 * after / before,
     )
     return quantized
+
+
+def quantize_int8_weight_only(model: torch.nn.Module, layers) -> dict[str, int]:
+    """torchao INT8 weight-only quantization of the layers `layers` selects (a `LayerFilter`).
+
+    Returns the selected layers' weight bytes before and after. Quantized weights can't be saved with
+    `save_pretrained`, so this runs at every setup (seconds) rather than once offline.
+    """
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    selected = [module for _, module in layers.select(model)]
+    if not selected:
+        raise ValueError("the layer filter selected no layers to quantize")
+    before = sum(m.weight.numel() * m.weight.element_size() for m in selected)
+    quantize_(model, Int8WeightOnlyConfig(version=2), filter_fn=layers)
+    after = sum(_tensor_bytes(m.weight) for m in selected)
+    logger.info(
+        "torchao INT8 weight-only on %d layers: %.2f MB -> %.2f MB (%.0f%%)",
+        len(selected), before / 1e6, after / 1e6, 100 * after / before,
+    )
+    return {"layers": len(selected), "bytes_before": before, "bytes_after": after}
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    """Bytes of a plain tensor, or of every inner tensor of a tensor subclass (torchao's quantized weights)."""
+    if hasattr(tensor, "__tensor_flatten__"):
+        names, _ = tensor.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(tensor, name)) for name in names)
+    return tensor.numel() * tensor.element_size()

@@ -16,16 +16,17 @@ def require_text(name: str, value: str) -> str:
 
 def stream_text(
     generator: TextGenerator,
-    input_ids,
+    model_inputs,
     sampling: Sampling,
     record_metric: Callable[[str, float], None],
     save_as: str,
 ) -> Iterator[str]:
     """Stream the answer; then record Replicate-style metrics and write the answer under OUTPUT_DIR."""
     timer = PredictionTimer(generator.device)
+    input_ids = model_inputs["input_ids"] if isinstance(model_inputs, dict) else model_inputs
     record_metric("input_token_count", int(input_ids.shape[1]))
     pieces = []
-    for piece in generator.stream(input_ids, sampling):
+    for piece in generator.stream(model_inputs, sampling):
         timer.first_output()
         pieces.append(piece)
         yield piece

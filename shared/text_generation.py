@@ -118,8 +118,15 @@ class TextGenerator:
                 f"exceeds the context window of {self.max_context} tokens; {hint}"
             )
 
-    def stream(self, input_ids: torch.Tensor, sampling: Sampling) -> Iterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator stops generation promptly."""
+    def stream(self, model_inputs: torch.Tensor | dict, sampling: Sampling) -> Iterator[str]:
+        """Yield text pieces as they are generated. Closing the iterator stops generation promptly.
+
+        `model_inputs` is the prompt's input_ids, or a processor's whole output (pixel values too).
+        """
+        if isinstance(model_inputs, torch.Tensor):
+            model_inputs = {"input_ids": model_inputs}
+        input_ids = model_inputs["input_ids"]
+        model_inputs.setdefault("attention_mask", torch.ones_like(input_ids))
         self.check_fits(input_ids.shape[1], sampling.max_new_tokens)
         streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens)
         stop = threading.Event()
@@ -131,8 +138,7 @@ class TextGenerator:
                     if self.cache is not None:
                         self.cache.reset()  # its tensors were made in inference mode: reset them there
                     self.model.generate(
-                        input_ids=input_ids,
-                        attention_mask=torch.ones_like(input_ids),
+                        **model_inputs,
                         max_new_tokens=sampling.max_new_tokens,
                         past_key_values=self.cache,
                         streamer=streamer,

@@ -23,3 +23,10 @@ def tiny_phi4(tmp_path_factory) -> Path:
     from scripts.tiny_models.phi4 import build_tiny_phi4
 
     return build_tiny_phi4(tmp_path_factory.mktemp("tiny-phi4"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tmp_path_factory) -> Path:
+    from scripts.tiny_models.gemma3 import build_tiny_gemma3
+
+    return build_tiny_gemma3(tmp_path_factory.mktemp("tiny-gemma3"))

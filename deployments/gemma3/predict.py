@@ -1,0 +1,69 @@
+"""Gemma-3-4B-IT, image + text chat, INT8 weight-only (torchao) with optional pruning, streaming text.
+
+Quantization and pruning run once in setup; every request sees the same model. Pruning is a deployment
+variant chosen by environment variables in cog.yaml, never by a request input.
+"""
+
+import os
+
+import torch
+from cog import BaseRunner, ConcatenateIterator, Input, Path, streaming
+
+from shared import inputs
+from shared.images import load_image
+from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
+from shared.loading import load_image_text_model
+from shared.model_source import ModelSource, hf_token, redact_in_logs
+from shared.pruning import PruneSettings, prune
+from shared.quantization import quantize_int8_weight_only
+from shared.runtime import configure_logging, pick_device, seed_everything
+from shared.serving import require_text, stream_text
+from shared.text_generation import Sampling, TextGenerator
+
+GEMMA3 = ModelSource(
+    repo_id="google/gemma-3-4b-it",
+    revision=os.environ.get("GEMMA3_REVISION", "main"),
+    local_dir_env="GEMMA3_MODEL_DIR",
+    gated=True,
+)
+MAX_NEW_TOKENS = 8192
+MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 16384))
+
+
+class Predictor(BaseRunner):
+    def setup(self) -> None:
+        configure_logging()
+        token = hf_token()
+        redact_in_logs(token)
+        device = pick_device()
+        pruning = PruneSettings.from_env(os.environ)
+        model, self.processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
+        prune(model, DECODER_PRUNABLE, pruning)
+        if os.environ.get("QUANTIZE", "int8") == "int8":
+            quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
+        self.generator = TextGenerator(model, self.processor.tokenizer, device, MAX_CONTEXT)
+
+    @streaming
+    def run(
+        self,
+        prompt: str = inputs.prompt(),
+        image: Path | None = Input(description="Optional image to ask about (PNG, JPEG, WebP, ...).", default=None),
+        system_prompt: str = inputs.system_prompt(),
+        max_new_tokens: int = inputs.max_new_tokens(default=1024, maximum=MAX_NEW_TOKENS),
+        temperature: float = inputs.temperature(default=1.0),
+        top_p: float = inputs.top_p(default=0.95),
+        top_k: int = inputs.top_k(default=64),
+        seed: int | None = inputs.seed(),
+    ) -> ConcatenateIterator[str]:
+        require_text("prompt", prompt)
+        content = [{"type": "image", "image": load_image(image, "image")}] if image else []
+        content.append({"type": "text", "text": prompt})
+        messages = [{"role": "system", "content": [{"type": "text", "text": system_prompt}]}] if system_prompt.strip() else []
+        messages.append({"role": "user", "content": content})
+        seed_everything(seed)
+        model_inputs = self.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        ).to(self.generator.device)
+        model_inputs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model_inputs.items()}
+        sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
+        yield from stream_text(self.generator, model_inputs, sampling, self.record_metric, save_as="gemma3")
