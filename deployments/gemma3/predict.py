@@ -58,8 +58,9 @@ class Predictor(BaseRunner):
         require_text("prompt", prompt)
         content = [{"type": "image", "image": load_image(image, "image")}] if image else []
         content.append({"type": "text", "text": prompt})
-        messages = [{"role": "system", "content": [{"type": "text", "text": system_prompt}]}] if system_prompt.strip() else []
-        messages.append({"role": "user", "content": content})
+        messages = [{"role": "user", "content": content}]
+        if system_prompt.strip():
+            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
         seed_everything(seed)
         model_inputs = self.processor.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
