@@ -20,8 +20,8 @@ def load_image(path: str | Path, field: str = "image") -> Image.Image:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
-                megapixels = width * height / 1e6
-                raise ValueError(f"{field}: {width}x{height} is {megapixels:.0f} MP; the limit is {MAX_PIXELS / 1e6:.0f} MP")
+                megapixels, limit = width * height / 1e6, MAX_PIXELS / 1e6
+                raise ValueError(f"{field}: {width}x{height} is {megapixels:.0f} MP; the limit is {limit:.0f} MP")
             image.load()  # decode now: a truncated file fails here, not inside the model
             return image.convert("RGB")
     except UnidentifiedImageError:
