@@ -67,3 +67,85 @@ def seed() -> int:
         ge=0,
         le=MAX_SEED,
     )
+
+
+# Image generation (FLUX). Names follow Replicate's FLUX models, so existing clients keep working.
+
+ASPECT_RATIOS = {
+    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "2:3": (832, 1216),
+    "4:5": (896, 1088), "5:4": (1088, 896), "3:4": (896, 1152), "4:3": (1152, 896), "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
+MIN_SIDE, MAX_SIDE = 64, 2048
+
+
+def aspect_ratio() -> str:
+    return Input(
+        description="Aspect ratio of the image (about 1 megapixel). 'custom' uses width and height.",
+        choices=[*ASPECT_RATIOS, "custom"],
+        default="1:1",
+    )
+
+
+def side(name: str) -> int:
+    return Input(
+        description=f"Image {name} in pixels ({MIN_SIDE}-{MAX_SIDE}, rounded down to a multiple of 16); "
+        "used only when aspect_ratio is 'custom'.",
+        default=1024,
+        ge=MIN_SIDE,
+        le=MAX_SIDE,
+    )
+
+
+def num_outputs() -> int:
+    return Input(description="Number of images (1-4); image i uses seed + i.", default=1, ge=1, le=4)
+
+
+def num_inference_steps(default: int = 28) -> int:
+    return Input(description="Denoising steps (1-50). More is slower and finer.", default=default, ge=1, le=50)
+
+
+def guidance(default: float = 3.5) -> float:
+    return Input(description="Guidance (0-10): how closely the image follows the prompt.", default=default, ge=0, le=10)
+
+
+def output_format() -> str:
+    return Input(description="Image file format.", choices=["webp", "jpg", "png"], default="webp")
+
+
+def output_quality() -> int:
+    return Input(
+        description="Quality (0-100) for webp and jpg; png is lossless and ignores it.", default=90, ge=0, le=100
+    )
+
+
+def lora_weights() -> str:
+    return Input(
+        description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name or "
+        "owner/name/file.safetensors), a .safetensors URL, or a local path. Downloaded once, then cached.",
+        default="",
+    )
+
+
+def lora_scale() -> float:
+    return Input(description="Strength of the LoRA or style (0-2).", default=1.0, ge=0, le=2)
+
+
+def prompt_strength() -> float:
+    return Input(
+        description="How much to change the input image (0-1]: 1 ignores it, small values keep it.",
+        default=0.8,
+        ge=0.01,
+        le=1.0,
+    )
+
+
+def style() -> str:
+    from shared.styles import TRIGGERS
+
+    return Input(
+        description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. "
+        "A trigger word picks its style and is added to the prompt if missing.",
+        choices=["auto", "none", *TRIGGERS],
+        default="auto",
+    )

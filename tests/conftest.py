@@ -30,3 +30,18 @@ def tiny_gemma3(tmp_path_factory) -> Path:
     from scripts.tiny_models.gemma3 import build_tiny_gemma3
 
     return build_tiny_gemma3(tmp_path_factory.mktemp("tiny-gemma3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tmp_path_factory) -> Path:
+    from scripts.tiny_models.flux import build_tiny_flux
+
+    return build_tiny_flux(tmp_path_factory.mktemp("tiny-flux"))
+
+
+@pytest.fixture(scope="session")
+def tiny_loras(tiny_flux, tmp_path_factory) -> dict[str, Path]:
+    """LoRA files for the tiny FLUX transformer: two built-in styles, a custom one, and unfit ones."""
+    from scripts.tiny_models.flux_loras import build_tiny_loras
+
+    return build_tiny_loras(tiny_flux, tmp_path_factory.mktemp("tiny-loras"))

@@ -1,0 +1,118 @@
+"""LoRA hot-swapping on a compiled diffusion transformer: switch styles without recompiling or reloading.
+
+The order matters (diffusers' hot-swap guide, and traps measured here):
+1. `enable_lora_hotswap(target_rank=R)` before the first LoRA is loaded;
+2. load a first adapter that covers every layer any later LoRA may touch. Here it is an all-zero LoRA over
+   every linear layer of the transformer, so "no style" is the base model exactly and any LoRA of rank <= R
+   fits;
+3. compile the transformer in place (`transformer.compile`, not `torch.compile(module)`, whose wrapper
+   recompiles on a swap), then warm up;
+4. every later LoRA goes in with `load_lora_weights(..., hotswap=True)`, which copies weights into the live
+   tensors: same graph, no recompilation.
+
+A swap that fails half-way deletes the live adapter, so each LoRA is checked first (`check_fits`) and
+refused with a clear error while the current style stays live. `lora_scale` is folded into the weights
+(B * scale) instead of being passed at call time, where a new Python float would recompile the graph.
+"""
+
+import logging
+import re
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+ADAPTER = "style"
+_LORA_KEY = re.compile(r"^transformer\.(.+)\.lora_([AB])\.weight$")
+
+
+class LoraRefused(ValueError):
+    """The LoRA can't be hot-swapped into this model; the message says why."""
+
+
+def linear_layers(transformer: torch.nn.Module) -> dict[str, torch.nn.Linear]:
+    return {name: m for name, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)}
+
+
+def zero_lora(layers: dict[str, torch.nn.Linear], rank: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A LoRA that changes nothing, over the given layers."""
+    state = {}
+    for name, layer in layers.items():
+        state[f"transformer.{name}.lora_A.weight"] = torch.zeros(rank, layer.in_features, dtype=dtype)
+        state[f"transformer.{name}.lora_B.weight"] = torch.zeros(layer.out_features, rank, dtype=dtype)
+    return state
+
+
+class LoraHotSwapper:
+    """Owns the pipeline's one LoRA slot and knows which LoRA is live in it."""
+
+    def __init__(self, pipe, max_rank: int):
+        self.pipe = pipe
+        self.max_rank = max_rank
+        self.live: tuple[str, float] | None = None
+
+    def prepare(self) -> None:
+        """Steps 1-2: call once, before compiling the transformer."""
+        # The base layers are captured before PEFT wraps them, so later checks see the real shapes.
+        layers = linear_layers(self.pipe.transformer)
+        self.layers = {name: (m.in_features, m.out_features) for name, m in layers.items()}
+        self.pipe.enable_lora_hotswap(target_rank=self.max_rank)
+        dtype = self.pipe.transformer.dtype if self.pipe.transformer.dtype.is_floating_point else torch.bfloat16
+        self.dtype = dtype
+        zero = zero_lora(linear_layers(self.pipe.transformer), self.max_rank, dtype)
+        self.pipe.load_lora_weights(zero, adapter_name=ADAPTER)
+        self.live = ("none", 1.0)
+        logger.info("LoRA slot ready: %d layers, rank <= %d", len(self.layers), self.max_rank)
+
+    def check_fits(self, state_dict: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Validate a diffusers-format LoRA; returns {layer: (A, B)} or raises LoraRefused."""
+        text_encoder_keys = [k for k in state_dict if k.startswith(("text_encoder", "te_", "lora_te"))]
+        if text_encoder_keys:
+            raise LoraRefused("it has text-encoder weights, which can't be hot-swapped into a compiled pipeline")
+        pairs: dict[str, dict[str, torch.Tensor]] = {}
+        for key, tensor in state_dict.items():
+            match = _LORA_KEY.match(key)
+            if not match:
+                raise LoraRefused(f"unexpected key {key!r}: not a FLUX transformer LoRA")
+            pairs.setdefault(match[1], {})[match[2]] = tensor
+        unknown = sorted(set(pairs) - set(self.layers))
+        if unknown:
+            raise LoraRefused(f"it targets layers this FLUX transformer doesn't have: {', '.join(unknown[:3])}")
+        result = {}
+        for name, pair in pairs.items():
+            if set(pair) != {"A", "B"}:
+                raise LoraRefused(f"layer {name} has lora_{set(pair).pop()} without its pair")
+            a, b = pair["A"], pair["B"]
+            rank = a.shape[0]
+            if rank > self.max_rank:
+                raise LoraRefused(f"its rank is {rank}; this deployment hot-swaps LoRAs up to rank {self.max_rank}")
+            if (a.shape[1], b.shape[0]) != self.layers[name] or b.shape[1] != rank:
+                raise LoraRefused(f"layer {name} has shapes {tuple(a.shape)}/{tuple(b.shape)}: made for another model")
+            result[name] = (a, b)
+        if not result:
+            raise LoraRefused("it holds no LoRA weights")
+        return result
+
+    def activate(self, key: str, state_dict: dict[str, torch.Tensor] | None, scale: float) -> None:
+        """Make `key` (a LoRA's identity; "none" for the base model) live at `scale`, by hot-swap.
+
+        Every layer is padded to the slot's rank with zeros, so the swapped-in adapter has exactly the
+        first adapter's configuration (PEFT refuses a hot-swap whose rank or alpha pattern differs).
+        """
+        if self.live == (key, scale):
+            return
+        fitted = self.check_fits(state_dict) if state_dict is not None else {}
+        full = {}
+        for name, (in_features, out_features) in self.layers.items():
+            a = torch.zeros(self.max_rank, in_features, dtype=self.dtype)
+            b = torch.zeros(out_features, self.max_rank, dtype=self.dtype)
+            if name in fitted:
+                lora_a, lora_b = fitted[name]
+                rank = lora_a.shape[0]
+                a[:rank] = lora_a.to(self.dtype)
+                b[:, :rank] = (lora_b.float() * scale).to(self.dtype)
+            full[f"transformer.{name}.lora_A.weight"] = a
+            full[f"transformer.{name}.lora_B.weight"] = b
+        self.pipe.load_lora_weights(full, adapter_name=ADAPTER, hotswap=True)
+        self.live = (key, scale)
+        logger.info("LoRA live: %s (scale %.2f)", key, scale)
