@@ -66,7 +66,7 @@ class FluxEngine:
 
         path = FLUX_DEV.resolve(self.token)
         transformer = self._load_transformer(path)
-        self.text2img = FluxPipeline.from_pretrained(path, transformer=transformer, torch_dtype=torch.bfloat16)
+        self.text2img = FluxPipeline.from_pretrained(path, transformer=transformer, dtype=torch.bfloat16)
         self.text2img.to(self.device)
         self.img2img = FluxImg2ImgPipeline.from_pipe(self.text2img)  # same modules, no copy
         self.lora = LoraHotSwapper(self.text2img, self.max_rank)
@@ -79,7 +79,7 @@ class FluxEngine:
         from diffusers import FluxTransformer2DModel
 
         quantize = os.environ.get("FLUX_QUANTIZE", "nf4" if self.device.type == "cuda" else "int8")
-        kwargs = {"subfolder": "transformer", "torch_dtype": torch.bfloat16}
+        kwargs = {"subfolder": "transformer", "dtype": torch.bfloat16}
         if quantize == "nf4":  # bitsandbytes 4-bit needs CUDA
             from diffusers import BitsAndBytesConfig
 

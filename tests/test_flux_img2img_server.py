@@ -1,0 +1,83 @@
+"""FLUX.1-dev image-to-image through the real Cog server, on the tiny FLUX pipeline."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from scripts.cog_server import CogServer
+from shared.image_outputs import read_parameters
+from tests.flux_helpers import data_uri, open_image, output_files, png_bytes
+
+SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=4, output_format="png")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_flux, tiny_loras):
+    env = {
+        "FLUX_MODEL_DIR": str(tiny_flux),
+        "FLUX_STYLE_LORAS_DIR": str(tiny_loras["styles"]),
+        "DEVICE": "cpu",
+        "WARMUP_SIZE": "64",
+        "MAX_LORA_RANK": "8",
+    }
+    with CogServer("flux-dev-img2img", env) as cog:
+        yield cog
+
+
+def transform(server, **inputs) -> bytes:
+    result = server.predict(**{**SMALL, "image": data_uri(png_bytes()), **inputs})
+    assert result["metrics"]["recompiles"] == 0
+    return output_files(result)[0]
+
+
+def test_image_in_image_out_reproducible_and_described(server):
+    first = transform(server, prompt="a blue square at sunset", seed=4)
+    assert open_image(first).size == (64, 64)
+    assert transform(server, prompt="a blue square at sunset", seed=4) == first
+    parameters = read_parameters(io.BytesIO(first))
+    assert parameters["mode"] == "img2img" and parameters["strength"] == 0.8
+
+
+def test_strength_and_input_image_matter(server):
+    strong = transform(server, prompt="a blue square", seed=4, prompt_strength=1.0)
+    weak = transform(server, prompt="a blue square", seed=4, prompt_strength=0.3)
+    other_image = transform(server, prompt="a blue square", seed=4, prompt_strength=0.3,
+                            image=data_uri(png_bytes(color=(250, 250, 0))))
+    assert len({strong, weak, other_image}) == 3
+
+
+def test_styles_hot_swap_here_too(server):
+    plain = transform(server, prompt="Neonpunk street", seed=1, style="none")
+    styled = transform(server, prompt="Neonpunk street", seed=1)
+    assert plain != styled
+    assert transform(server, prompt="Neonpunk street", seed=1, style="none") == plain
+
+
+def huge_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(buffer, format="PNG")  # 48 MP of one colour compresses to ~50 kB
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("payload", "mime", "expected"),
+    [
+        (png_bytes()[:80], "image/png", "image: the image is corrupt or truncated"),
+        (b"", "image/png", "image: the file is empty"),
+        (b"%PDF-1.4 not an image", "application/pdf", "image: not an image file"),
+        (huge_png(), "image/png", "image: 8000x6000 is 48 MP; the limit is 40 MP"),
+    ],
+)
+def test_bad_input_image_fails_clearly_and_server_stays_ready(server, payload, mime, expected):
+    result = server.predict(**SMALL, prompt="x", image=data_uri(payload, mime))
+    assert result["status"] == "failed"
+    assert expected in result["error"]
+    server.wait_until_ready(timeout=10)
+    assert open_image(transform(server, prompt="still fine", seed=1)).size == (64, 64)
+
+
+def test_missing_image_and_bad_strength_are_422(server):
+    assert server.post({**SMALL, "prompt": "x"}).status_code == 422
+    response = server.post({**SMALL, "prompt": "x", "image": data_uri(png_bytes()), "prompt_strength": 0})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "prompt_strength"
