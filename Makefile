@@ -29,6 +29,10 @@ test: setup ## run the whole test suite on CPU with tiny models
 demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, stream an answer
 	$(PY) -m scripts.demo
 
+bench: setup ## CPU benchmarks on tiny models: docs/benchmarks.md (GPU: $(PY) -m scripts.benchmark --gpu)
+	$(PY) -m scripts.bench_lora_swap
+	$(PY) -m scripts.benchmark
+
 lint: setup ## ruff
 	$(PY) -m ruff check .
 

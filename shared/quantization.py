@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 def weight_bytes(module: torch.nn.Module) -> int:
     """Bytes held by parameters and buffers: quantized layers keep packed weights in buffers or tensors."""
     tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    total = sum(_tensor_bytes(t) for t in tensors.values())
     return total + sum(_hqq_packed_bytes(m) for m in module.modules())
 
 
