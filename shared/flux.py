@@ -206,13 +206,9 @@ class FluxRunner:
     """Setup and rendering shared by the FLUX predictors; each adds its own `run()` signature."""
 
     def setup(self) -> None:
-        from shared.model_source import hf_token, redact_in_logs
-        from shared.runtime import configure_logging, pick_device
+        from shared.serving import begin_setup
 
-        configure_logging()
-        token = hf_token()
-        redact_in_logs(token)
-        self.engine = FluxEngine(pick_device(), token)
+        self.engine = FluxEngine(*begin_setup())
         self.engine.load()
         self.engine.warm_up(int(os.environ.get("WARMUP_SIZE", "1024")))
 

@@ -33,3 +33,15 @@ def stream_text(
     for key, value in timer.log(output_tokens=generator.last_output_tokens).items():
         record_metric(key, value)
     save_text("".join(pieces), save_as)
+
+
+def begin_setup():
+    """What every predictor's setup() does first: logs to stdout, the HF token (masked in every log line),
+    and the device. Returns (device, token)."""
+    from shared.model_source import hf_token, redact_in_logs
+    from shared.runtime import configure_logging, pick_device
+
+    configure_logging()
+    token = hf_token()
+    redact_in_logs(token)
+    return pick_device(), token

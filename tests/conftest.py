@@ -45,3 +45,15 @@ def tiny_loras(tiny_flux, tmp_path_factory) -> dict[str, Path]:
     from scripts.tiny_models.flux_loras import build_tiny_loras
 
     return build_tiny_loras(tiny_flux, tmp_path_factory.mktemp("tiny-loras"))
+
+
+@pytest.fixture(scope="session")
+def flux_env(tiny_flux, tiny_loras) -> dict[str, str]:
+    """Environment for a FLUX deployment on the tiny pipeline: CPU, 64 px warm-up, LoRA rank up to 8."""
+    return {
+        "FLUX_MODEL_DIR": str(tiny_flux),
+        "FLUX_STYLE_LORAS_DIR": str(tiny_loras["styles"]),
+        "DEVICE": "cpu",
+        "WARMUP_SIZE": "64",
+        "MAX_LORA_RANK": "8",
+    }

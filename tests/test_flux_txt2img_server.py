@@ -17,15 +17,8 @@ SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, 
 
 
 @pytest.fixture(scope="module")
-def server(tiny_flux, tiny_loras):
-    env = {
-        "FLUX_MODEL_DIR": str(tiny_flux),
-        "FLUX_STYLE_LORAS_DIR": str(tiny_loras["styles"]),
-        "DEVICE": "cpu",
-        "WARMUP_SIZE": "64",
-        "MAX_LORA_RANK": "8",
-    }
-    with CogServer("flux-dev-txt2img", env) as cog:
+def server(flux_env):
+    with CogServer("flux-dev-txt2img", flux_env) as cog:
         yield cog
 
 

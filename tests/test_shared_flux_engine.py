@@ -9,11 +9,10 @@ from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_flux, tiny_loras):
+def engine(flux_env):
     mp = pytest.MonkeyPatch()
-    mp.setenv("FLUX_MODEL_DIR", str(tiny_flux))
-    mp.setenv("FLUX_STYLE_LORAS_DIR", str(tiny_loras["styles"]))
-    mp.setenv("MAX_LORA_RANK", "8")
+    for name, value in flux_env.items():
+        mp.setenv(name, value)
     engine = FluxEngine(torch.device("cpu"), token=None)
     engine.load()
     engine.warm_up(64)

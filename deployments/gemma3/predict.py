@@ -13,11 +13,11 @@ from shared import inputs
 from shared.images import load_image
 from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
 from shared.loading import load_image_text_model
-from shared.model_source import ModelSource, hf_token, redact_in_logs
+from shared.model_source import ModelSource
 from shared.pruning import PruneSettings, prune
 from shared.quantization import quantize_int8_weight_only
-from shared.runtime import configure_logging, pick_device, seed_everything
-from shared.serving import require_text, stream_text
+from shared.runtime import seed_everything
+from shared.serving import begin_setup, require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 GEMMA3 = ModelSource(
@@ -32,10 +32,7 @@ MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 16384))
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        configure_logging()
-        token = hf_token()
-        redact_in_logs(token)
-        device = pick_device()
+        device, token = begin_setup()
         pruning = PruneSettings.from_env(os.environ)
         model, self.processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
         prune(model, DECODER_PRUNABLE, pruning)

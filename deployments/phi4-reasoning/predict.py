@@ -9,10 +9,10 @@ from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
 from shared import inputs
 from shared.loading import load_4bit_causal_lm
-from shared.model_source import ModelSource, hf_token, redact_in_logs
+from shared.model_source import ModelSource
 from shared.reasoning import visible_text
-from shared.runtime import configure_logging, pick_device, seed_everything
-from shared.serving import require_text, stream_text
+from shared.runtime import seed_everything
+from shared.serving import begin_setup, require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 PHI4 = ModelSource(
@@ -27,10 +27,7 @@ MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 32768 + 4096))
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        configure_logging()
-        token = hf_token()
-        redact_in_logs(token)
-        device = pick_device()
+        device, token = begin_setup()
         model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, MAX_CONTEXT)
         self.generator = TextGenerator(model, tokenizer, device, MAX_CONTEXT, keep_tokens=("<think>", "</think>"))
 

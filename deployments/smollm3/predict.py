@@ -8,10 +8,10 @@ from cog import BaseRunner, ConcatenateIterator, Input, streaming
 from shared import inputs
 from shared.compile import compile_decoding
 from shared.loading import load_causal_lm
-from shared.model_source import ModelSource, hf_token, redact_in_logs
+from shared.model_source import ModelSource
 from shared.quantization import quantize_hqq
-from shared.runtime import configure_logging, pick_device, seed_everything
-from shared.serving import require_text, stream_text
+from shared.runtime import seed_everything
+from shared.serving import begin_setup, require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 SMOLLM3 = ModelSource(
@@ -27,10 +27,7 @@ MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 20480))
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        configure_logging()
-        token = hf_token()
-        redact_in_logs(token)
-        device = pick_device()
+        device, token = begin_setup()
         model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
         model = quantize_hqq(model, device, bits=4, group_size=64)
         cache = compile_decoding(model, MAX_CONTEXT) if os.environ.get("COMPILE", "1") == "1" else None
