@@ -10,7 +10,7 @@ import torch
 
 from shared.compile import compiled_graph_count
 from shared.lora import LoraHotSwapper, LoraRefused
-from shared.lora_sources import LoraCache, LoraSourceError, Style, resolve_lora, resolve_style
+from shared.lora_sources import LoraCache, Style, resolve_lora, resolve_style
 from shared.model_source import ModelSource
 from shared.styles import TRIGGERS
 
@@ -24,6 +24,7 @@ FLUX_DEV = ModelSource(
     allow_patterns=("*.json", "*.txt", "*.model", "transformer/*", "vae/*", "text_encoder/*", "text_encoder_2/*",
                     "tokenizer/*", "tokenizer_2/*", "scheduler/*"),
 )
+
 
 def pick_style(prompt: str, style: str) -> tuple[Style | None, str]:
     """The style to apply and the prompt to send. `auto` looks for a trigger word in the prompt; a trigger
@@ -119,8 +120,6 @@ class FluxEngine:
                 self.lora.activate(key, state_dict, scale)
             except LoraRefused as error:
                 raise ValueError(f"lora_weights: {key} can't be used: {error}") from None
-            except LoraSourceError:
-                raise
         return key
 
     def _read_lora(self, path) -> dict[str, torch.Tensor]:

@@ -123,8 +123,7 @@ class TextGenerator:
 
         `model_inputs` is the prompt's input_ids, or a processor's whole output (pixel values too).
         """
-        if isinstance(model_inputs, torch.Tensor):
-            model_inputs = {"input_ids": model_inputs}
+        model_inputs = {"input_ids": model_inputs} if isinstance(model_inputs, torch.Tensor) else dict(model_inputs)
         input_ids = model_inputs["input_ids"]
         model_inputs.setdefault("attention_mask", torch.ones_like(input_ids))
         self.check_fits(input_ids.shape[1], sampling.max_new_tokens)
