@@ -22,7 +22,8 @@ def tiny_smollm3(tmp_path_factory) -> Path:
 def tiny_phi4(tmp_path_factory) -> Path:
     from scripts.tiny_models.phi4 import build_tiny_phi4
 
-    return build_tiny_phi4(tmp_path_factory.mktemp("tiny-phi4"))
+    # Scripted: greedy decoding emits a real <think>...</think> block, then an answer.
+    return build_tiny_phi4(tmp_path_factory.mktemp("tiny-phi4"), scripted=True)
 
 
 @pytest.fixture(scope="session")

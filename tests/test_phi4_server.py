@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from scripts.cog_server import CogServer, WebhookReceiver, output_text
+from scripts.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
 from shared.reasoning import visible_text
 
 
@@ -54,11 +55,17 @@ def test_same_seed_reproduces(server):
     assert output_text(server.predict(**args)) == output_text(server.predict(**args))
 
 
-def test_hidden_reasoning_returns_less_text_than_shown(server):
-    args = dict(prompt="Think hard.", max_new_tokens=48, temperature=1.0, seed=5)
+def test_reasoning_is_streamed_or_hidden(server):
+    """The scripted tiny model really writes <think>First, add</think> before its answer."""
+    args = dict(prompt="What is the capital of France?", max_new_tokens=40, temperature=0)
     shown = output_text(server.predict(**args, show_reasoning=True))
-    hidden = output_text(server.predict(**args, show_reasoning=False))
-    assert "<think>" not in hidden and "</think>" not in hidden
+    assert shown.startswith(f"<think>{SCRIPT_REASONING}</think>{SCRIPT_ANSWER}")
+    events = server.stream(**args, show_reasoning=False)
+    chunks = [data["chunk"] for name, data in events if name == "output"]
+    hidden = "".join(chunks)
+    assert hidden.startswith(SCRIPT_ANSWER.strip())
+    assert "<think>" not in hidden and "</think>" not in hidden and SCRIPT_REASONING not in hidden
+    assert not any(piece in chunk for chunk in chunks for piece in ("<", "think>", "</")), chunks
     assert hidden == "".join(visible_text([shown], show_reasoning=False))
 
 

@@ -10,7 +10,15 @@ from scripts.tiny_models.tokenizer import read_template, train_bpe_tokenizer
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|dummy_85|>"]
 
 
-def build_tiny_phi4(out_dir: str | Path, seed: int = 0) -> Path:
+# What the scripted tiny model answers: a reasoning block, then an answer it repeats until max_new_tokens.
+SCRIPT_REASONING = "First, add"
+SCRIPT_ANSWER = " The capital of France is Paris."
+
+
+def build_tiny_phi4(out_dir: str | Path, seed: int = 0, scripted: bool = False) -> Path:
+    """`scripted=True` wires the weights so greedy decoding after the prompt emits
+    `<think>First, add</think> The capital of France is Paris.` and repeats the answer: a real reasoning trace
+    from a real model, for the reasoning splitter's end-to-end test."""
     out_dir = Path(out_dir)
     tokenizer = train_bpe_tokenizer(
         SPECIAL_TOKENS,
@@ -22,7 +30,7 @@ def build_tiny_phi4(out_dir: str | Path, seed: int = 0) -> Path:
     tokenizer.add_tokens(["<think>", "</think>"])  # plain added tokens, as in Phi-4-reasoning's tokenizer
     config = Phi3Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
+        hidden_size=256 if scripted else 64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -35,9 +43,38 @@ def build_tiny_phi4(out_dir: str | Path, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Phi3ForCausalLM(config).to(torch.bfloat16)
+    model = Phi3ForCausalLM(config)
+    if scripted:
+        script_next_tokens(model, tokenizer)
+    model = model.to(torch.bfloat16)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+@torch.no_grad()
+def script_next_tokens(model: Phi3ForCausalLM, tokenizer) -> None:
+    """Make the next token a fixed function of the current one.
+
+    With every attention and MLP output projection at zero, the last hidden state is the current token's
+    embedding; the output head then maps each scripted token's (normalized) embedding to its successor.
+    Random 256-d embeddings are nearly orthogonal, so the successor wins by a wide margin.
+    """
+    encode = lambda text: tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+    reasoning, answer = encode(SCRIPT_REASONING), encode(SCRIPT_ANSWER)
+    chain = [tokenizer.convert_tokens_to_ids("<|im_sep|>"), tokenizer.convert_tokens_to_ids("<think>"),
+             *reasoning, tokenizer.convert_tokens_to_ids("</think>"), *answer]
+    assert len(set(chain)) == len(chain), "each scripted token must be unique to have one successor"
+    for layer in model.model.layers:
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+    embeddings = torch.randn_like(model.model.embed_tokens.weight)
+    model.model.embed_tokens.weight.copy_(embeddings)
+    normalized = embeddings / embeddings.pow(2).mean(dim=1, keepdim=True).sqrt()
+    head = torch.zeros_like(model.lm_head.weight)
+    successors = list(zip(chain, chain[1:])) + [(answer[-1], answer[0])]  # the answer loops
+    for token, successor in successors:
+        head[successor] += 30.0 * normalized[token] / normalized.shape[1]
+    model.lm_head.weight.copy_(head)
