@@ -74,7 +74,7 @@ def script_next_tokens(model: Phi3ForCausalLM, tokenizer) -> None:
     model.model.embed_tokens.weight.copy_(embeddings)
     normalized = embeddings / embeddings.pow(2).mean(dim=1, keepdim=True).sqrt()
     head = torch.zeros_like(model.lm_head.weight)
-    successors = list(zip(chain, chain[1:])) + [(answer[-1], answer[0])]  # the answer loops
+    successors = list(zip(chain[:-1], chain[1:], strict=True)) + [(answer[-1], answer[0])]  # the answer loops
     for token, successor in successors:
         head[successor] += 30.0 * normalized[token] / normalized.shape[1]
     model.lm_head.weight.copy_(head)
