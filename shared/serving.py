@@ -1,4 +1,5 @@
-"""What every text predictor does around generation: check inputs, time, record metrics, save the answer."""
+"""What every predictor does around its model: the setup preamble, input checks, and for text models the
+streaming with metrics and saved answers."""
 
 from collections.abc import Callable, Iterator
 

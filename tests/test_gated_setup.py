@@ -5,10 +5,16 @@ import pytest
 from scripts.cog_server import CogServer, CogServerError
 
 
-@pytest.mark.parametrize(("deployment", "repo"), [("gemma3", "google/gemma-3-4b-it")])
-def test_missing_token_fails_setup_clearly(deployment, repo, monkeypatch):
+@pytest.mark.parametrize(
+    ("deployment", "repo", "local_dir_env"),
+    [
+        ("gemma3", "google/gemma-3-4b-it", "GEMMA3_MODEL_DIR"),
+        ("flux-dev-txt2img", "black-forest-labs/FLUX.1-dev", "FLUX_MODEL_DIR"),
+    ],
+)
+def test_missing_token_fails_setup_clearly(deployment, repo, local_dir_env, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    server = CogServer(deployment, {"DEVICE": "cpu", "GEMMA3_MODEL_DIR": ""})
+    server = CogServer(deployment, {"DEVICE": "cpu", local_dir_env: ""})
     with pytest.raises(CogServerError) as failure:
         server.start(timeout=120)
     server.stop()
