@@ -23,14 +23,41 @@ from shared.layer_filter import LANGUAGE_MODEL_LINEARS
 DEFAULT_DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+# Peak HBM bandwidth (bytes/s): batch-1 decoding reads every weight once per token, so bandwidth divided by
+# weight bytes bounds tokens/s from above.
+HBM_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "L40S": 0.864e12, "A10": 0.6e12}
+
+
+def bandwidth_bound(device: torch.device, weight_mb: float) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    bandwidth = next((bw for gpu, bw in HBM_BANDWIDTH.items() if gpu in name), None)
+    return bandwidth / (weight_mb * 1e6) if bandwidth else None
+
+
+def bandwidth_lines(device: torch.device, rows: list[llm.Result]) -> list[str]:
+    measured = []
+    for r in rows:
+        bound = bandwidth_bound(device, r.weight_mb)
+        if bound:
+            measured.append(f"{r.model} {r.variant}: {r.tokens_per_s:.0f} of {bound:.0f} tokens/s "
+                            f"({100 * r.tokens_per_s / bound:.0f}%)")
+    if not measured:
+        return []
+    return [f"Memory-bandwidth bound (peak HBM bandwidth / weight bytes): {'; '.join(measured)}.", ""]
+
+
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     return f"CPU {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def llm_results(device: torch.device, tiny_dirs: dict[str, Path] | None, new_tokens: int) -> list[llm.Result]:
-    from transformers import AutoModelForCausalLM, Gemma3ForConditionalGeneration
+def llm_results(
+    device: torch.device, tiny_dirs: dict[str, Path] | None, new_tokens: int, tiny_phi4_dir: Path | None = None
+) -> list[llm.Result]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForConditionalGeneration
 
     from scripts.benchmarks import real_size
     from shared.loading import load_4bit_causal_lm
@@ -46,7 +73,15 @@ def llm_results(device: torch.device, tiny_dirs: dict[str, Path] | None, new_tok
         smollm3 = lambda: real_size.build_on(device, real_size.smollm3_3b)  # noqa: E731
         gemma3 = lambda: real_size.build_on(device, real_size.gemma3_4b_text)  # noqa: E731
         phi4 = lambda: real_size.build_on(device, real_size.phi4_14b)  # noqa: E731
-        phi4_nf4 = None  # needs a saved checkpoint to load in 4-bit; measured in bf16 vs bnb below
+        def phi4_nf4():  # 4-bit loading (Unsloth where installed) needs a checkpoint on disk: save one
+            saved = Path(tempfile.mkdtemp()) / "phi4"
+            model = real_size.build_on(device, real_size.phi4_14b)
+            model.save_pretrained(saved)
+            AutoTokenizer.from_pretrained(tiny_phi4_dir).save_pretrained(saved)
+            del model
+            torch.cuda.empty_cache()
+            return load_4bit_causal_lm(saved, device, 4096)[0]
+
         from shared.layer_filter import LayerFilter
 
         gemma_layers = LayerFilter(include=(r"layers\.",), exclude=(r"lm_head", r"embed"))
@@ -69,7 +104,7 @@ def llm_results(device: torch.device, tiny_dirs: dict[str, Path] | None, new_tok
     return results
 
 
-def flux_results(tiny_flux: Path, device: torch.device) -> list[dict]:
+def flux_results(flux_dir: Path, device: torch.device) -> list[dict]:
     """Seconds per image: plain bf16 FluxPipeline vs the deployment's engine (quantized, LoRA slot, compiled)."""
     import os
 
@@ -81,7 +116,7 @@ def flux_results(tiny_flux: Path, device: torch.device) -> list[dict]:
     request = ImageRequest("a lighthouse at dawn", size, size, steps, 3.5, 0, "", 1.0)
     rows = []
     start = time.perf_counter()
-    baseline = FluxPipeline.from_pretrained(tiny_flux, dtype=torch.bfloat16).to(device)
+    baseline = FluxPipeline.from_pretrained(flux_dir, dtype=torch.bfloat16).to(device)
     setup = time.perf_counter() - start
 
     def image_seconds(call) -> tuple[float, float]:
@@ -100,7 +135,9 @@ def flux_results(tiny_flux: Path, device: torch.device) -> list[dict]:
         generator=torch.Generator(device).manual_seed(0)))
     rows.append({"variant": "bf16 eager pipeline", "setup_s": setup, "first_image_s": first, "s_per_image": warm})
     baseline = None  # free it before the optimized engine loads
-    os.environ["FLUX_MODEL_DIR"] = str(tiny_flux)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    os.environ["FLUX_MODEL_DIR"] = str(flux_dir)
     start = time.perf_counter()
     engine = FluxEngine(device, token=None)
     engine.load()
@@ -148,7 +185,7 @@ def server_overhead(tiny_smollm3: Path, requests: int = 8) -> dict:
     return result
 
 
-def plot(llm_rows: list[llm.Result], flux_rows: list[dict], path: Path) -> None:
+def plot(llm_rows: list[llm.Result], flux_rows: list[dict], path: Path, tiny: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,7 +203,7 @@ def plot(llm_rows: list[llm.Result], flux_rows: list[dict], path: Path) -> None:
             memory.append(row.weight_mb / base.weight_mb)
             speed.append(row.tokens_per_s / base.tokens_per_s)
     if flux_rows and len(flux_rows) > 1:
-        labels.append(f"FLUX.1-dev (tiny)\n{flux_rows[1]['variant']}")
+        labels.append(f"FLUX.1-dev{' (tiny)' if tiny else ''}\n{flux_rows[1]['variant']}")
         memory.append(float("nan"))
         speed.append(flux_rows[0]["s_per_image"] / flux_rows[1]["s_per_image"])
     for axis, values, title in ((axes[0], memory, "weight bytes vs bf16 (lower is better)"),
@@ -208,6 +245,7 @@ def write_report(mode: str, device, llm_rows, flux_rows, overhead, swap_table: s
         *(f"| {r.model} | {r.variant} | {r.weight_mb:.2f} | {r.setup_s:.2f} | {r.first_request_s:.3f} | "
           f"{r.warm_request_s:.3f} | {r.tokens_per_s:.1f} | {r.peak_memory_mb:.0f} |" for r in llm_rows),
         "",
+        *bandwidth_lines(device, llm_rows),
         "Peak memory is VRAM on CUDA; on CPU it is the process's peak RSS so far (it only grows).",
         "",
         "## FLUX.1-dev",
@@ -253,13 +291,21 @@ def main() -> None:
             "gemma3": build_tiny_gemma3(Path(tmp) / "gemma3"),
             "phi4": build_tiny_phi4(Path(tmp) / "phi4"),
         }
-        llm_rows = llm_results(device, None if args.gpu else tiny, args.new_tokens or (128 if args.gpu else 32))
-        flux_rows = flux_results(build_tiny_flux(Path(tmp) / "flux"), device) if not args.gpu else []
+        llm_rows = llm_results(
+            device, None if args.gpu else tiny, args.new_tokens or (128 if args.gpu else 32), tiny["phi4"]
+        )
+        if args.gpu:
+            from scripts.benchmarks.real_size import save_flux_dev
+
+            flux_dir = save_flux_dev(Path(tmp) / "flux", device)
+        else:
+            flux_dir = build_tiny_flux(Path(tmp) / "flux")
+        flux_rows = flux_results(flux_dir, device)
         overhead = server_overhead(tiny["smollm3"])
     swap_file = DEFAULT_DOCS / "benchmarks" / "lora_swap_cpu.md"
     swap_table = "\n".join(line for line in swap_file.read_text().splitlines() if line.startswith("|")) \
         if swap_file.exists() else "(run `python -m scripts.bench_lora_swap`)"
-    plot(llm_rows, flux_rows, docs / "benchmarks" / f"{mode.lower()}_ratios.png")
+    plot(llm_rows, flux_rows, docs / "benchmarks" / f"{mode.lower()}_ratios.png", tiny=not args.gpu)
     report = docs / ("benchmarks.md" if mode == "CPU" else "benchmarks-gpu.md")
     write_report(mode, device, llm_rows, flux_rows, overhead, swap_table, report)
     (docs / "benchmarks" / f"{mode.lower()}_results.json").write_text(json.dumps(

@@ -13,6 +13,8 @@ from scripts.benchmarks import real_size
         (real_size.smollm3_3b, 3.08),  # SmolLM3-3B
         (real_size.gemma3_4b_text, 3.88),  # Gemma-3-4B language model (the 4.3B total adds SigLIP)
         (real_size.phi4_14b, 14.66),  # Phi-4
+        (real_size.flux_dev_transformer, 11.90),  # FLUX.1-dev transformer
+        (real_size.t5_xxl_encoder, 4.76),  # FLUX.1-dev's T5-XXL text encoder
     ],
 )
 def test_parameter_count_matches_the_published_model(factory, published_billions):
