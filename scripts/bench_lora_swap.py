@@ -99,7 +99,8 @@ def main() -> None:
         "",
         "Hot-swap copies the new weights into the live LoRA tensors: the compiled graph stays valid. "
         "unload+load and set_adapters change the module structure or adapter set, so dynamo recompiles, and the "
-        "first image after the switch pays for it.",
+        "first image after the switch pays for it (more when the inductor cache is cold: 7-14 s per recompile "
+        "in the first run here).",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
