@@ -105,19 +105,17 @@ class FluxEngine:
 
     def use_lora(self, style: Style | None, lora_weights: str, scale: float) -> str:
         """Hot-swap the requested LoRA in (or none); returns its name. Unfit LoRAs raise ValueError."""
-        if lora_weights:
-            key = lora_weights.strip()
-            resolve = lambda: resolve_lora(key, self.lora_cache, self.token)  # noqa: E731
-        elif style is not None:
-            key = f"style:{style.name}"
-            resolve = lambda: resolve_style(style, self.lora_cache, self.token)  # noqa: E731
-        else:
+        if not lora_weights and style is None:
             self.lora.activate("none", None, 1.0)
             return "none"
+        key = lora_weights.strip() if lora_weights else f"style:{style.name}"
         if self.lora.live != (key, scale):
+            if lora_weights:
+                path = resolve_lora(key, self.lora_cache, self.token)
+            else:
+                path = resolve_style(style, self.lora_cache, self.token)
             try:
-                state_dict = self._read_lora(resolve())
-                self.lora.activate(key, state_dict, scale)
+                self.lora.activate(key, self._read_lora(path), scale)
             except LoraRefused as error:
                 raise ValueError(f"lora_weights: {key} can't be used: {error}") from None
         return key
