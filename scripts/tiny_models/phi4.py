@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from transformers import Phi3Config, Phi3ForCausalLM
 
+from scripts.tiny_models.scripted import chain, script_next_tokens
 from scripts.tiny_models.tokenizer import read_template, train_bpe_tokenizer
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|dummy_85|>"]
@@ -45,7 +46,7 @@ def build_tiny_phi4(out_dir: str | Path, seed: int = 0, scripted: bool = False) 
     torch.manual_seed(seed)
     model = Phi3ForCausalLM(config)
     if scripted:
-        script_next_tokens(model, tokenizer)
+        script_reasoning(model, tokenizer)
     model = model.to(torch.bfloat16)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -54,27 +55,10 @@ def build_tiny_phi4(out_dir: str | Path, seed: int = 0, scripted: bool = False) 
     return out_dir
 
 
-@torch.no_grad()
-def script_next_tokens(model: Phi3ForCausalLM, tokenizer) -> None:
-    """Make the next token a fixed function of the current one.
 
-    With every attention and MLP output projection at zero, the last hidden state is the current token's
-    embedding; the output head then maps each scripted token's (normalized) embedding to its successor.
-    Random 256-d embeddings are nearly orthogonal, so the successor wins by a wide margin.
-    """
+def script_reasoning(model: Phi3ForCausalLM, tokenizer) -> None:
     encode = lambda text: tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-    reasoning, answer = encode(SCRIPT_REASONING), encode(SCRIPT_ANSWER)
-    chain = [tokenizer.convert_tokens_to_ids("<|im_sep|>"), tokenizer.convert_tokens_to_ids("<think>"),
-             *reasoning, tokenizer.convert_tokens_to_ids("</think>"), *answer]
-    assert len(set(chain)) == len(chain), "each scripted token must be unique to have one successor"
-    for layer in model.model.layers:
-        layer.self_attn.o_proj.weight.zero_()
-        layer.mlp.down_proj.weight.zero_()
-    embeddings = torch.randn_like(model.model.embed_tokens.weight)
-    model.model.embed_tokens.weight.copy_(embeddings)
-    normalized = embeddings / embeddings.pow(2).mean(dim=1, keepdim=True).sqrt()
-    head = torch.zeros_like(model.lm_head.weight)
-    successors = list(zip(chain[:-1], chain[1:], strict=True)) + [(answer[-1], answer[0])]  # the answer loops
-    for token, successor in successors:
-        head[successor] += 30.0 * normalized[token] / normalized.shape[1]
-    model.lm_head.weight.copy_(head)
+    answer = encode(SCRIPT_ANSWER)
+    tokens = [tokenizer.convert_tokens_to_ids("<|im_sep|>"), tokenizer.convert_tokens_to_ids("<think>"),
+              *encode(SCRIPT_REASONING), tokenizer.convert_tokens_to_ids("</think>"), *answer]
+    script_next_tokens(model, chain(tokens) + [(answer[-1], answer[0])])  # the answer loops

@@ -5,12 +5,16 @@ from pathlib import Path
 import torch
 from transformers import SmolLM3Config, SmolLM3ForCausalLM
 
+from scripts.tiny_models.scripted import chain, script_next_tokens
 from scripts.tiny_models.tokenizer import read_template, train_bpe_tokenizer
 
 SPECIAL_TOKENS = ["<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+# What the scripted tiny model (used by `make demo`) answers, greedy, in no_think mode.
+SCRIPT_ANSWER = "The capital of France is Paris."  # every token distinct in the tiny vocabulary
 
 
-def build_tiny_smollm3(out_dir: str | Path, seed: int = 0) -> Path:
+def build_tiny_smollm3(out_dir: str | Path, seed: int = 0, scripted: bool = False) -> Path:
+    """`scripted=True`: greedy decoding answers `SCRIPT_ANSWER` and stops (see scripts/tiny_models/scripted.py)."""
     out_dir = Path(out_dir)
     tokenizer = train_bpe_tokenizer(
         SPECIAL_TOKENS,
@@ -20,7 +24,7 @@ def build_tiny_smollm3(out_dir: str | Path, seed: int = 0) -> Path:
     )
     config = SmolLM3Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
+        hidden_size=256 if scripted else 64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -32,11 +36,17 @@ def build_tiny_smollm3(out_dir: str | Path, seed: int = 0) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
-        tie_word_embeddings=True,
+        tie_word_embeddings=not scripted,
         torch_dtype="bfloat16",
     )
     torch.manual_seed(seed)
-    model = SmolLM3ForCausalLM(config).to(torch.bfloat16)
+    model = SmolLM3ForCausalLM(config)
+    if scripted:
+        # The no_think prompt ends with a newline; the answer follows, then end of turn.
+        answer = tokenizer(SCRIPT_ANSWER, add_special_tokens=False).input_ids
+        newline = tokenizer("\n", add_special_tokens=False).input_ids
+        script_next_tokens(model, chain([*newline, *answer, tokenizer.eos_token_id]))
+    model = model.to(torch.bfloat16)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out_dir)
