@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from transformers import Phi3Config, Phi3ForCausalLM
 
+from scripts.tiny_models.saving import save_causal_lm
 from scripts.tiny_models.scripted import chain, script_next_tokens
 from scripts.tiny_models.tokenizer import read_template, train_bpe_tokenizer
 
@@ -47,13 +48,7 @@ def build_tiny_phi4(out_dir: str | Path, seed: int = 0, scripted: bool = False) 
     model = Phi3ForCausalLM(config)
     if scripted:
         script_reasoning(model, tokenizer)
-    model = model.to(torch.bfloat16)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
-
+    return save_causal_lm(model, tokenizer, out_dir)
 
 
 def script_reasoning(model: Phi3ForCausalLM, tokenizer) -> None:
