@@ -4,14 +4,22 @@ transformer, its compiled graph and its LoRA slot."""
 import logging
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import cog
 import torch
 
 from shared.compile import compiled_graph_count
+from shared.image_outputs import save_image
+from shared.inputs import ASPECT_RATIOS
 from shared.lora import LoraHotSwapper, LoraRefused
 from shared.lora_sources import LoraCache, Style, resolve_lora, resolve_style
 from shared.model_source import ModelSource
+from shared.outputs import output_dir
+from shared.runtime import PredictionTimer, seed_everything
+from shared.serving import begin_setup
 from shared.styles import TRIGGERS
 
 logger = logging.getLogger(__name__)
@@ -155,8 +163,6 @@ class FluxEngine:
 
 
 def image_size(aspect_ratio: str, width: int, height: int) -> tuple[int, int]:
-    from shared.inputs import ASPECT_RATIOS
-
     if aspect_ratio != "custom":
         return ASPECT_RATIOS[aspect_ratio]
     return width - width % 16, height - height % 16  # FLUX packs 2x2 latent patches of 8x8 pixels
@@ -181,12 +187,6 @@ def render_images(
 ) -> list:
     """Everything a FLUX prediction does after input checks: pick and swap the LoRA, generate one image per
     seed (batch 1 keeps the compiled graph's shapes), and save each with its parameters."""
-    import tempfile
-    from pathlib import Path
-
-    from shared.image_outputs import save_image
-    from shared.outputs import output_dir
-
     chosen, prompt = pick_style(prompt, style)
     lora = engine.use_lora(chosen, lora_weights, lora_scale)
     directory = output_dir() or Path(tempfile.mkdtemp(prefix="flux-"))
@@ -203,17 +203,11 @@ class FluxRunner:
     """Setup and rendering shared by the FLUX predictors; each adds its own `run()` signature."""
 
     def setup(self) -> None:
-        from shared.serving import begin_setup
-
         self.engine = FluxEngine(*begin_setup())
         self.engine.load()
         self.engine.warm_up(int(os.environ.get("WARMUP_SIZE", "1024")))
 
     def render(self, *, aspect_ratio: str, width: int, height: int, seed: int | None, **kwargs) -> list:
-        from cog import Path
-
-        from shared.runtime import PredictionTimer, seed_everything
-
         timer = PredictionTimer(self.engine.device)
         graphs_before = compiled_graph_count()
         size = image_size(aspect_ratio, width, height)
@@ -223,4 +217,4 @@ class FluxRunner:
         # Graphs compiled during this prediction: 0 unless it used a new image size. A recompile on a LoRA
         # swap would be a latency bug (tens of seconds on a GPU), so every prediction reports it.
         self.record_metric("recompiles", compiled_graph_count() - graphs_before)
-        return [Path(p) for p in paths]
+        return [cog.Path(p) for p in paths]

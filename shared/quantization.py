@@ -84,9 +84,14 @@ def quantize_int8_weight_only(model: torch.nn.Module, layers) -> dict[str, int]:
     return {"layers": len(selected), "bytes_before": before, "bytes_after": after}
 
 
-def _tensor_bytes(tensor: torch.Tensor) -> int:
-    """Bytes of a plain tensor, or of every inner tensor of a tensor subclass (torchao's quantized weights)."""
+def inner_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The plain tensors that hold a tensor's data: itself, or every inner tensor of a subclass (torchao's
+    quantized weights keep int8 data and scales inside one `Int8Tensor`)."""
     if hasattr(tensor, "__tensor_flatten__"):
         names, _ = tensor.__tensor_flatten__()
-        return sum(_tensor_bytes(getattr(tensor, name)) for name in names)
-    return tensor.numel() * tensor.element_size()
+        return [inner for name in names for inner in inner_tensors(getattr(tensor, name))]
+    return [tensor]
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in inner_tensors(tensor))

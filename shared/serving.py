@@ -3,8 +3,9 @@ streaming with metrics and saved answers."""
 
 from collections.abc import Callable, Iterator
 
+from shared.model_source import hf_token, redact_in_logs
 from shared.outputs import save_text
-from shared.runtime import PredictionTimer
+from shared.runtime import PredictionTimer, configure_logging, pick_device
 from shared.text_generation import Sampling, TextGenerator
 
 
@@ -39,9 +40,6 @@ def stream_text(
 def begin_setup():
     """What every predictor's setup() does first: logs to stdout, the HF token (masked in every log line),
     and the device. Returns (device, token)."""
-    from shared.model_source import hf_token, redact_in_logs
-    from shared.runtime import configure_logging, pick_device
-
     configure_logging()
     token = hf_token()
     redact_in_logs(token)

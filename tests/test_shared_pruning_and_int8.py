@@ -9,7 +9,7 @@ from transformers import Gemma3ForConditionalGeneration
 from scripts.cog_server import DEPLOYMENTS
 from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS, LayerFilter
 from shared.pruning import PruneSettings, cubic_schedule, prune
-from shared.quantization import quantize_int8_weight_only
+from shared.quantization import inner_tensors, quantize_int8_weight_only
 
 
 @pytest.fixture
@@ -84,12 +84,7 @@ def test_int8_weights_take_at_most_60_percent_of_bf16(model):
 
 
 def fingerprint(model) -> dict[str, list[torch.Tensor]]:
-    def inner(tensor):
-        if hasattr(tensor, "__tensor_flatten__"):
-            return [t for name in tensor.__tensor_flatten__()[0] for t in inner(getattr(tensor, name))]
-        return [tensor.detach().clone()]
-
-    return {name: inner(t) for name, t in model.state_dict().items()}
+    return {name: [t.detach().clone() for t in inner_tensors(v)] for name, v in model.state_dict().items()}
 
 
 def test_requests_never_change_the_model(tiny_gemma3, monkeypatch):
