@@ -18,8 +18,7 @@ from shared.lora import LoraHotSwapper, LoraRefused
 from shared.lora_sources import LoraCache, Style, resolve_lora, resolve_style
 from shared.model_source import ModelSource
 from shared.outputs import output_dir
-from shared.runtime import PredictionTimer, seed_everything
-from shared.serving import begin_setup
+from shared.runtime import PredictionTimer, begin_setup, seed_everything
 from shared.styles import TRIGGERS
 
 logger = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ class ModelSource:
 
         if self.gated and not token:
             raise ModelSourceError(
-                f"{self.repo_id} is gated: set HF_TOKEN (or the hf_token input) to a token of an account "
+                f"{self.repo_id} is gated: set HF_TOKEN to a token of an account "
                 "that accepted the model's licence"
             )
         logger.info("fetching %s@%s into %s", self.repo_id, self.revision[:12], weights_cache_dir())
@@ -72,35 +72,3 @@ class ModelSource:
 def weights_cache_dir() -> Path:
     """A persistent folder for downloaded weights: mount a volume here with `docker run -v`."""
     return Path(os.environ.get("MODEL_CACHE_DIR", Path.home() / ".cache" / "huggingface" / "hub"))
-
-
-def hf_token(secret=None) -> str | None:
-    """The token from a Cog `Secret` input if given, else from the HF_TOKEN environment variable."""
-    if secret is not None:
-        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
-        if value:
-            return value
-    return os.environ.get("HF_TOKEN") or None
-
-
-class RedactSecrets(logging.Filter):
-    """Masks the given secrets in every log record that passes through a handler."""
-
-    def __init__(self, *secrets: str | None):
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-def redact_in_logs(*secrets: str | None) -> None:
-    """Install `RedactSecrets` on the root logger's handlers, so even a library's log line can't leak a token."""
-    redactor = RedactSecrets(*secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)

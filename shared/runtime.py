@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from shared.secrets import hf_token, redact_in_logs
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,6 +23,15 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
+
+
+def begin_setup() -> tuple[torch.device, str | None]:
+    """What every predictor's setup() does first: logs to stdout, the HF token (masked in every log line),
+    and the device. Returns (device, token)."""
+    configure_logging()
+    token = hf_token()
+    redact_in_logs(token)
+    return pick_device(), token
 
 
 def pick_device() -> torch.device:

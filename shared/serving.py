@@ -1,11 +1,10 @@
-"""What every predictor does around its model: the setup preamble, input checks, and for text models the
-streaming with metrics and saved answers."""
+"""What the text predictors share around their model: input checks, and streaming with metrics and saved
+answers."""
 
 from collections.abc import Callable, Iterator
 
-from shared.model_source import hf_token, redact_in_logs
 from shared.outputs import save_text
-from shared.runtime import PredictionTimer, configure_logging, pick_device
+from shared.runtime import PredictionTimer
 from shared.text_generation import Sampling, TextGenerator
 
 
@@ -35,12 +34,3 @@ def stream_text(
     for key, value in timer.log(output_tokens=generator.last_output_tokens).items():
         record_metric(key, value)
     save_text("".join(pieces), save_as)
-
-
-def begin_setup():
-    """What every predictor's setup() does first: logs to stdout, the HF token (masked in every log line),
-    and the device. Returns (device, token)."""
-    configure_logging()
-    token = hf_token()
-    redact_in_logs(token)
-    return pick_device(), token

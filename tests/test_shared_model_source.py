@@ -3,7 +3,8 @@ import logging
 import pytest
 from cog import Secret
 
-from shared.model_source import ModelSource, ModelSourceError, RedactSecrets, hf_token
+from shared.model_source import ModelSource, ModelSourceError
+from shared.secrets import RedactSecrets, hf_token
 
 SOURCE = ModelSource("org/model", "0" * 40, local_dir_env="TEST_MODEL_DIR", gated=True)
 

@@ -16,8 +16,8 @@ from shared.loading import load_image_text_model
 from shared.model_source import ModelSource
 from shared.pruning import PruneSettings, prune
 from shared.quantization import quantize_int8_weight_only
-from shared.runtime import seed_everything
-from shared.serving import begin_setup, require_text, stream_text
+from shared.runtime import begin_setup, seed_everything
+from shared.serving import require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 GEMMA3 = ModelSource(

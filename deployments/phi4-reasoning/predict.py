@@ -11,8 +11,8 @@ from shared import inputs
 from shared.loading import load_4bit_causal_lm
 from shared.model_source import ModelSource
 from shared.reasoning import visible_text
-from shared.runtime import seed_everything
-from shared.serving import begin_setup, require_text, stream_text
+from shared.runtime import begin_setup, seed_everything
+from shared.serving import require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 PHI4 = ModelSource(

@@ -10,8 +10,8 @@ from shared.compile import compile_decoding
 from shared.loading import load_causal_lm
 from shared.model_source import ModelSource
 from shared.quantization import quantize_hqq
-from shared.runtime import seed_everything
-from shared.serving import begin_setup, require_text, stream_text
+from shared.runtime import begin_setup, seed_everything
+from shared.serving import require_text, stream_text
 from shared.text_generation import Sampling, TextGenerator
 
 SMOLLM3 = ModelSource(
