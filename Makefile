@@ -33,6 +33,16 @@ bench: setup ## CPU benchmarks on tiny models: docs/benchmarks.md (GPU: $(PY) -m
 	$(PY) -m scripts.bench_lora_swap
 	$(PY) -m scripts.benchmark
 
+STAGE ?= all
+DEVICE ?= cuda
+.PHONY: gpu-wheels gpu-check
+
+gpu-wheels: ## wheels the GPU machine lacks (Python 3.12) into .whl/, checked against the 64 MiB carry limit
+	python3 -m scripts.gpu.wheels
+
+gpu-check: setup ## GPU proof in stages (STAGE=all|functional|speed|<stage>, DEVICE=cuda|cpu): docs/gpu-check.md
+	$(PY) -m scripts.gpu.check --stage $(STAGE) --device $(DEVICE)
+
 lint: setup ## ruff
 	$(PY) -m ruff check .
 

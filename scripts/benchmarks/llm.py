@@ -1,88 +1,234 @@
-"""Language models: unoptimized bf16 baseline vs each deployment's optimization, measured in one run.
+"""Language models: decode speed of each deployment's optimized path against bf16 controls, in one run.
 
-Tokens are generated with `generate` directly (greedy, end-of-sequence ignored so every run decodes the
-same number of tokens); the optimization code is the deployments' own (`shared.quantization`,
-`shared.compile`, `shared.loading`).
+Variants per model: bf16 eager (transformers' defaults), bf16 with the deployment's compiled decode step (the
+control that separates what compilation does from what quantization does), and the optimized path as
+deployed. Each is measured at several context lengths with the same cache sizing the deployment uses.
+
+Timing: greedy `generate` with end-of-sequence suppressed (every run decodes the same number of tokens) and a
+streamer that stamps each token as it reaches the host, as a streaming deployment sees it. Prefill is the
+time to the first token; decode speed is tokens after the first over the time after the first.
 """
 
-import gc
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
+from transformers.generation.streamers import BaseStreamer
 
-from shared.compile import compile_decoding
-from shared.quantization import quantize_hqq, quantize_int8_weight_only, weight_bytes
-from shared.runtime import peak_memory_mb, reset_peak_memory
+from scripts.benchmarks import deployed
+from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, sync
+from shared.quantization import weight_bytes
+
+# Peak HBM bandwidth (bytes/s). Batch-1 decoding reads every weight (and the KV cache it attends over) once
+# per token, so bandwidth over those bytes bounds tokens/s from above.
+HBM_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "L40S": 0.864e12, "A10": 0.6e12}
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """A benchmarked language model: how to build it in bf16 on a device, and where a saved copy is (for
+    loaders that quantize while reading from disk)."""
+
+    name: str
+    deployment: str
+    build: Callable[[torch.device], torch.nn.Module]
+    checkpoint: Callable[[], Path] | None = None
 
 
 @dataclass
-class Result:
+class Prepared:
+    model: torch.nn.Module
+    cache: object | None  # a static KV cache when the decode step is compiled
+    notes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    role: str  # "control" or "optimized"
+    prepare: Callable[[TextModel, torch.device, int], Prepared]  # (model, device, cache tokens)
+
+
+@dataclass
+class DecodeRow:
     model: str
     variant: str
+    role: str
+    context_tokens: int
+    new_tokens: int
+    cache_tokens: int | None  # None: transformers' dynamic cache
     weight_mb: float
     setup_s: float
-    first_request_s: float
-    warm_request_s: float
-    tokens_per_s: float
+    first_request_s: float  # includes compilation for compiled variants
+    prefill_s: Spread
+    decode_tokens_per_s: Spread
+    recompiles: int  # graphs compiled during the timed runs (after the first request)
     peak_memory_mb: float
+    bandwidth_bound_tokens_per_s: float | None
+    notes: dict
+
+    def as_json(self) -> dict:
+        return asdict(self)
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+class TokenClock(BaseStreamer):
+    """Stamps each generated token as generate() hands it to the host."""
+
+    def __init__(self):
+        self.prompt_seen = False
+        self.stamps: list[float] = []
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # the prompt comes first
+            self.prompt_seen = True
+            return
+        self.stamps.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
 
 
-def _request(model, input_ids, new_tokens, cache, device) -> float:
-    _sync(device)
+def timed_request(prepared: Prepared, input_ids: torch.Tensor, new_tokens: int, device) -> tuple[float, float]:
+    """(prefill seconds, decode tokens/s) of one greedy request of exactly `new_tokens` tokens."""
+    clock = TokenClock()
+    sync(device)
     start = time.perf_counter()
     with torch.inference_mode():
-        if cache is not None:
-            cache.reset()
-        model.generate(
+        if prepared.cache is not None:
+            prepared.cache.reset()
+        prepared.model.generate(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens, do_sample=False, past_key_values=cache,
+            min_new_tokens=new_tokens, do_sample=False, past_key_values=prepared.cache, streamer=clock,
         )
-    _sync(device)
-    return time.perf_counter() - start
+    sync(device)
+    stamps = clock.stamps
+    decode = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
+    return stamps[0] - start, decode
 
 
-def measure(name: str, variant: str, load, optimize, device, prompt_tokens: int, new_tokens: int) -> Result:
-    """`load()` returns a bf16 model on `device`; `optimize(model)` returns (model, static cache or None)."""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    reset_peak_memory(device)
+def hbm_bandwidth(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((bw for gpu, bw in HBM_BANDWIDTH.items() if gpu in name), None)
+
+
+def kv_bytes_read(config, positions: int, element_bytes: int = 2) -> int:
+    """Bytes of K and V one decode step reads when attending over `positions` cached tokens (sliding-window
+    layers read at most their window)."""
+    text = config.get_text_config()
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    per_position = 2 * text.num_key_value_heads * head_dim * element_bytes
+    window = getattr(text, "sliding_window", None)
+    kinds = getattr(text, "layer_types", None) or ["full_attention"] * text.num_hidden_layers
+    return sum(per_position * (min(positions, window) if kind == "sliding_attention" and window else positions)
+               for kind in kinds)
+
+
+def bytes_per_token(model: torch.nn.Module, positions: int) -> int:
+    """Weights read per decode step (the input embedding only contributes one row unless tied to the head)
+    plus the KV cache attended over."""
+    total = weight_bytes(model)
+    embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if head is None or embedding.weight is not head.weight:
+        total -= weight_bytes(embedding)
+    return total + kv_bytes_read(model.config, positions)
+
+
+def measure_variant(
+    source: TextModel,
+    variant: Variant,
+    device: torch.device,
+    contexts: tuple[int, ...],
+    new_tokens: int,
+    runs: int,
+    record: Callable[[DecodeRow], None],
+    cache_cap: int | None = None,
+) -> None:
+    """Set the variant up once, then time `runs` requests at each context length; `record` gets each row as
+    soon as it is measured. The static cache is sized as the deployment sizes it, unless `cache_cap` says less."""
+    fresh_start(device)
+    needed = max(contexts) + new_tokens
+    cache_tokens = deployed.cache_tokens(source.deployment, needed)
+    if cache_cap is not None:
+        cache_tokens = max(min(cache_tokens, cache_cap), needed)
     start = time.perf_counter()
-    model = load()
-    model, cache = optimize(model)
+    prepared = variant.prepare(source, device, cache_tokens)
     setup = time.perf_counter() - start
+    model = prepared.model
+    weight_mb = weight_bytes(model) / 1e6
     vocab = model.config.get_text_config().vocab_size
-    input_ids = torch.randint(10, min(vocab, 300), (1, prompt_tokens), device=device)
-    first = _request(model, input_ids, new_tokens, cache, device)
-    warm = sorted(_request(model, input_ids, new_tokens, cache, device) for _ in range(3))[1]
-    prefill = _request(model, input_ids, 1, cache, device)
-    decode_rate = (new_tokens - 1) / max(warm - prefill, 1e-9)
-    result = Result(name, variant, weight_bytes(model) / 1e6, setup, first, warm, decode_rate, peak_memory_mb(device))
-    del model, cache
-    return result
+    bandwidth = hbm_bandwidth(device)
+    generator = torch.Generator().manual_seed(0)
+    for context in contexts:
+        input_ids = torch.randint(10, vocab - 1, (1, context), generator=generator).to(device)
+        start = time.perf_counter()
+        timed_request(prepared, input_ids, new_tokens, device)  # compiles, for compiled variants
+        first = time.perf_counter() - start
+        graphs = GraphCounter()
+        samples = [timed_request(prepared, input_ids, new_tokens, device) for _ in range(runs)]
+        static = prepared.cache is not None
+        positions = cache_tokens if static else context + new_tokens // 2
+        record(DecodeRow(
+            model=source.name, variant=variant.name, role=variant.role, context_tokens=context,
+            new_tokens=new_tokens, cache_tokens=cache_tokens if static else None, weight_mb=weight_mb,
+            setup_s=setup, first_request_s=first, prefill_s=Spread.of([s[0] for s in samples]),
+            decode_tokens_per_s=Spread.of([s[1] for s in samples]), recompiles=graphs.since(),
+            peak_memory_mb=peak_memory_mb(device),
+            bandwidth_bound_tokens_per_s=bandwidth / bytes_per_token(model, positions) if bandwidth else None,
+            notes=prepared.notes,
+        ))
 
 
-def no_optimization(model):
-    return model, None
+def bf16_eager(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+    return Prepared(source.build(device), None)
 
 
-def hqq_compiled(device, max_cache: int):
-    def optimize(model):
-        model = quantize_hqq(model, device, bits=4, group_size=64)
-        return model, compile_decoding(model, max_cache)
-
-    return optimize
+def bf16_compiled(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+    model = source.build(device)
+    return Prepared(model, deployed.compiled_decode(model, cache_tokens))
 
 
-def int8_weight_only(layers):
-    def optimize(model):
-        quantize_int8_weight_only(model, layers)
-        return model, None
+def smollm3_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+    return Prepared(*deployed.smollm3_optimized(source.build(device), device, cache_tokens))
 
-    return optimize
+
+def gemma3_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+    return Prepared(*deployed.gemma3_optimized(source.build(device), device, cache_tokens))
+
+
+def phi4_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+    model, backend = deployed.phi4_4bit(source.checkpoint(), device)
+    return Prepared(model, None, {"backend": backend})
+
+
+CONTROLS = (Variant("bf16 eager", "control", bf16_eager), Variant("bf16 + compiled decode", "control", bf16_compiled))
+OPTIMIZED = {
+    "smollm3": Variant("HQQ 4-bit + compiled decode", "optimized", smollm3_optimized),
+    "gemma3": Variant("INT8 weight-only + compiled decode", "optimized", gemma3_optimized),
+    "phi4-reasoning": Variant("4-bit (Unsloth on CUDA, else NF4)", "optimized", phi4_optimized),
+}
+
+
+def variants(deployment: str) -> tuple[Variant, ...]:
+    return (*CONTROLS, OPTIMIZED[deployment])
+
+
+def run_variants(
+    source: TextModel,
+    device: torch.device,
+    contexts: tuple[int, ...],
+    new_tokens: int,
+    runs: int,
+    record: Callable[[DecodeRow], None],
+    on_error: Callable[[str, BaseException], None],
+    cache_cap: int | None = None,
+) -> None:
+    """Every variant of one model; a variant that fails is reported to `on_error` and the next one runs."""
+    for variant in variants(source.deployment):
+        try:
+            measure_variant(source, variant, device, contexts, new_tokens, runs, record, cache_cap)
+        except Exception as error:  # an OOM or a graph break in one variant must not cost the others
+            on_error(f"{source.name} / {variant.name}", error)

@@ -1,0 +1,163 @@
+"""GPU proof in stages: every deployment working on the GPU, then how fast, then a report.
+
+    python -m scripts.gpu.check --stage all|functional|speed|flux|<stage>[,...] [--device cuda|cpu] [--out DIR]
+
+Each stage writes `<out>/<stage>.json` as it measures and is skipped next time once complete (in --out or in a
+--done folder) unless --force, so a run cut short resumes where it stopped. On CUDA each stage runs in its own
+process (a crash or an Unsloth import can't leak into the next); --budget-s starts only stages whose H200
+estimate fits the time left. `--device cpu` is the dry run on the tiny models (tests/test_gpu_check_dry_run.py).
+The procedure on a borrowed GPU machine, with the exact commands: docs/gpu-check.md.
+"""
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.gpu.results import StageRecorder, is_done
+from scripts.gpu.stages import STAGES, Stage, select
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "docs" / "gpu"
+REPORT = REPO / "docs" / "benchmarks-gpu.md"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    stage_list = "\n".join(f"  {s.name:<20} ~{s.estimate_s:>3d} s  {s.summary}" for s in STAGES)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.gpu.check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"stages (in run order; seconds on an H200, cold):\n{stage_list}",
+    )
+    parser.add_argument("--stage", default="all", help="stage or group names, comma-separated (default: all)")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--out", type=Path, help="stage JSON folder (default: docs/gpu on cuda, "
+                        ".cache/gpu-check-cpu on cpu)")
+    parser.add_argument("--done", type=Path, action="append", default=[],
+                        help="another folder whose complete stage JSON counts as done (and feeds the report)")
+    parser.add_argument("--work", type=Path, help="scratch folder for models and checkpoints "
+                        "(default: /tmp/gpu-check-<device>)")
+    parser.add_argument("--report", type=Path, help="report path (default: docs/benchmarks-gpu.md when --out is "
+                        "docs/gpu, else <out>/benchmarks-gpu.md)")
+    parser.add_argument("--force", action="store_true", help="run stages even when their JSON is complete")
+    parser.add_argument("--budget-s", type=float, help="start only stages whose estimate fits the seconds left")
+    parser.add_argument("--size", choices=("real", "tiny", "smoke"), help="real: published architectures, random "
+                        "weights (default on cuda); tiny: the test models, benchmark sizes; smoke: the test models, "
+                        "one short run of each (default on cpu)")
+    parser.add_argument("--runs", type=int, help="timed runs per figure (default 5)")
+    parser.add_argument("--new-tokens", type=int, help="tokens decoded per LLM request")
+    parser.add_argument("--contexts", help="LLM context lengths, comma-separated (default 512,4096,16384 real)")
+    isolation = parser.add_mutually_exclusive_group()
+    isolation.add_argument("--isolate", dest="isolate", action="store_true", default=None,
+                           help="each stage in its own process (default on cuda)")
+    isolation.add_argument("--in-process", dest="isolate", action="store_false", help="stages in this process")
+    parser.add_argument("--list", action="store_true", help="list the selected stages and exit")
+    args = parser.parse_args(argv)
+    args.out = (args.out or (RESULTS if args.device == "cuda" else REPO / ".cache" / "gpu-check-cpu")).resolve()
+    args.work = (args.work or Path(f"/tmp/gpu-check-{args.device}")).resolve()
+    args.done = [d.resolve() for d in args.done]
+    args.report = args.report or (REPORT if args.out == RESULTS.resolve() else args.out / "benchmarks-gpu.md")
+    args.size = args.size or ("real" if args.device == "cuda" else "smoke")
+    args.isolate = args.device == "cuda" if args.isolate is None else args.isolate
+    if args.runs is not None and args.runs < 1:
+        parser.error(f"--runs: must be at least 1, got {args.runs}")
+    return args
+
+
+def prepare_process(work: Path) -> None:
+    """Settings every stage process starts with, before torch is imported: no network, no telemetry, compiled
+    kernels cached in the work folder (a machine still warm reuses them in the next call)."""
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def run_in_process(stage: Stage, args: argparse.Namespace) -> bool:
+    prepare_process(args.work)
+    module_name, function_name = stage.target.split(":")
+    # The stage's module first: one of them must import Unsloth before anything imports transformers.
+    function = getattr(importlib.import_module(module_name), function_name)
+    import torch
+
+    from scripts.benchmarks.models import PROFILES
+    from scripts.gpu.context import StageContext
+    from scripts.gpu.workdir import Workdir
+    from shared.runtime import configure_logging
+
+    configure_logging()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible (use --device cpu for the dry run)")
+    contexts = tuple(int(c) for c in args.contexts.split(",")) if args.contexts else None
+    profile = PROFILES[args.size].with_overrides(
+        runs=args.runs, new_tokens=args.new_tokens, contexts=contexts)
+    recorder = StageRecorder(args.out, stage.name, args.device) if stage.writes_json else None
+    context = StageContext(stage.name, torch.device(args.device), profile, Workdir(args.work), args.out,
+                           [args.out, *args.done], args.report, recorder)
+    try:
+        function(context)
+    except Exception as error:
+        if recorder is None:
+            raise
+        recorder.error("stage", error)
+        return False
+    if recorder is not None:
+        recorder.info("profile", profile)
+        recorder.finish()
+        return not recorder.data["errors"]
+    return True
+
+
+def run_isolated(stage: Stage, args: argparse.Namespace, timeout: float | None) -> bool:
+    command = [sys.executable, "-m", "scripts.gpu.check", "--stage", stage.name, "--in-process", "--force",
+               "--device", args.device, "--out", str(args.out), "--work", str(args.work), "--size", args.size,
+               "--report", str(args.report)]
+    for folder in args.done:
+        command += ["--done", str(folder)]
+    for flag, value in (("--runs", args.runs), ("--new-tokens", args.new_tokens), ("--contexts", args.contexts)):
+        if value is not None:
+            command += [flag, str(value)]
+    try:
+        return subprocess.run(command, cwd=REPO, timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        print(f"[{stage.name}] stopped at the budget ({timeout:.0f} s); its JSON keeps what was measured", flush=True)
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        stages = select(args.stage)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if args.list:
+        for stage in stages:
+            print(f"{stage.name:<20} ~{stage.estimate_s:>3d} s  {stage.summary}")
+        return 0
+    deadline = time.monotonic() + args.budget_s if args.budget_s else None
+    outcome = {}
+    for stage in stages:
+        if stage.cuda_only and args.device != "cuda":
+            outcome[stage.name] = "needs CUDA"
+        elif stage.writes_json and not args.force and is_done([args.out, *args.done], stage.name):
+            outcome[stage.name] = "done before"
+        elif deadline is not None and stage.estimate_s > deadline - time.monotonic():
+            outcome[stage.name] = f"not started: ~{stage.estimate_s} s > {deadline - time.monotonic():.0f} s left"
+        else:
+            print(f"== {stage.name}: {stage.summary}", flush=True)
+            start = time.monotonic()
+            timeout = deadline - time.monotonic() if deadline is not None else None
+            isolate = args.isolate and stage.writes_json
+            ok = run_isolated(stage, args, timeout) if isolate else run_in_process(stage, args)
+            outcome[stage.name] = f"{'ok' if ok else 'FAILED'} in {time.monotonic() - start:.0f} s"
+    print("\n".join(f"{name:<20} {status}" for name, status in outcome.items()), flush=True)
+    if any(status.startswith("FAILED") for status in outcome.values()):
+        return 1
+    return 3 if any(status.startswith("not started") for status in outcome.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Stages `functional-flux` and `functional-text`: every deployment through the real Cog server on the device,
+loaded from the tiny models by the production code, each exercised as a client would and checked.
+
+Each scenario records: whether it passed, its checks, the server's setup time, every prediction's metrics, and
+the setup log lines that say which path was taken (quantization, kernels, backend, compiled graphs).
+"""
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.benchmarks import deployed
+from scripts.cog_server import DEPLOYMENTS, CogServer, output_text
+from scripts.gpu.context import StageContext
+
+# Setup lines worth keeping: what was quantized and how, which kernel or backend, what was compiled.
+PATH_LINES = re.compile(r"backend|FLUX transformer|HQQ|hqq|kernel|torchao|INT8|fp8|nf4|bitsandbytes|compil|"
+                        r"LoRA slot|attention|unsloth|warm:|bucket|cache", re.IGNORECASE)
+NOISE = re.compile(r"FutureWarning|UserWarning|DeprecationWarning|warnings\.warn")
+SMALL_IMAGE = {"aspect_ratio": "custom", "width": 64, "height": 64, "num_inference_steps": 2, "output_format": "png"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    deployment: str
+    env: dict[str, str]
+    exercise: Callable[[CogServer], dict]  # returns {"checks": {name: bool}, ...anything else worth keeping}
+
+
+def data_uri(path: Path) -> str:
+    return f"data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def log_messages(log: str) -> list[str]:
+    """The server log's messages: coglet writes each as a JSON line with the text in `fields.message`."""
+    messages = []
+    for line in log.splitlines():
+        try:
+            messages.append(json.loads(line)["fields"]["message"].strip())
+        except (ValueError, KeyError, TypeError):
+            messages.append(line.strip())
+    return messages
+
+
+def path_lines(log: str, limit: int = 40) -> list[str]:
+    seen, lines = set(), []
+    for line in log_messages(log):
+        if PATH_LINES.search(line) and not NOISE.search(line) and line not in seen and len(lines) < limit:
+            seen.add(line)
+            lines.append(line[:300])
+    return lines
+
+
+def run_scenario(context: StageContext, scenario: Scenario) -> None:
+    env = {"DEVICE": context.device.type, "HF_HUB_OFFLINE": "1",
+           "OUTPUT_DIR": str(context.work.scratch(f"outputs/{scenario.name}")), **scenario.env}
+    row = {"scenario": scenario.name, "deployment": scenario.deployment, "env": scenario.env, "passed": False}
+    server = CogServer(scenario.deployment, env)
+    start = time.perf_counter()
+    try:
+        server.start()
+        row["setup_s"] = round(time.perf_counter() - start, 2)
+        row |= scenario.exercise(server)
+        row["passed"] = all(row["checks"].values())
+    except Exception as error:
+        row["error"] = f"{type(error).__name__}: {error}"[-3000:]
+    finally:
+        server.stop()
+        log = server.log_tail(10**8)
+        row["path"] = path_lines(log)
+        if not row["passed"]:
+            row["log_tail"] = log[-4000:]
+    context.record.row(row)
+
+
+def image_digest(prediction: dict) -> str:
+    payload = prediction["output"][0].split(",", 1)[1]
+    return hashlib.sha256(base64.b64decode(payload)).hexdigest()[:16]
+
+
+def swap_styles(custom_lora: Path) -> Callable[[CogServer], dict]:
+    """No style, two built-in styles, a custom LoRA file, then the first style again: every prediction on the
+    compiled transformer, each LoRA hot-swapped in."""
+    sequence = [("none", {"style": "none"}), ("Cinematic", {"style": "Cinematic"}), ("GHIBSKY", {"style": "GHIBSKY"}),
+                ("custom", {"lora_weights": str(custom_lora)}), ("Cinematic again", {"style": "Cinematic"})]
+
+    def exercise(server: CogServer) -> dict:
+        predictions = []
+        for label, inputs in sequence:
+            result = server.predict(prompt="Cinematic, GHIBSKY, a castle", seed=5, **SMALL_IMAGE, **inputs)
+            predictions.append({"lora": label, "status": result["status"], "error": result.get("error"),
+                                "metrics": result.get("metrics", {}),
+                                "image": image_digest(result) if result["status"] == "succeeded" else None})
+        images = [p["image"] for p in predictions]
+        recompiles = [p["metrics"].get("recompiles") for p in predictions]
+        return {"predictions": predictions, "checks": {
+            "all succeeded": all(p["status"] == "succeeded" for p in predictions),
+            "recompiles 0 on every swap": all(r == 0 for r in recompiles),
+            "each LoRA changes the image": len(set(images[:4])) == 4,
+            "swapping back reproduces the image": images[1] == images[4],
+        }}
+
+    return exercise
+
+
+def img2img(image: Path) -> Callable[[CogServer], dict]:
+    def exercise(server: CogServer) -> dict:
+        result = server.predict(prompt="Cinematic, a lighthouse", image=data_uri(image), prompt_strength=0.8,
+                                seed=1, **SMALL_IMAGE)
+        again = server.predict(prompt="GHIBSKY, a lighthouse", image=data_uri(image), prompt_strength=0.8, seed=1,
+                               **SMALL_IMAGE)
+        recompiles = [r.get("metrics", {}).get("recompiles") for r in (result, again)]
+        return {"predictions": [{"status": r["status"], "error": r.get("error"), "metrics": r.get("metrics", {})}
+                                for r in (result, again)],
+                "checks": {"succeeded": result["status"] == again["status"] == "succeeded",
+                           "recompiles 0": recompiles == [0, 0]}}
+
+    return exercise
+
+
+def flux(context: StageContext) -> None:
+    flux_dir, loras = context.work.tiny("flux"), context.work.tiny_loras()
+    base = {"FLUX_MODEL_DIR": str(flux_dir), "FLUX_STYLE_LORAS_DIR": str(loras["styles"]), "WARMUP_SIZE": "64",
+            "MAX_LORA_RANK": "8"}
+    quantizations = deployed.flux_quantizations(context.device)
+    for quantize in quantizations:
+        env = {**base, "FLUX_QUANTIZE": quantize}
+        run_scenario(context, Scenario(f"txt2img {quantize}", "flux-dev-txt2img", env, swap_styles(loras["custom"])))
+    image = DEPLOYMENTS / "flux-dev-img2img" / "examples" / "scene.png"
+    env = {**base, "FLUX_QUANTIZE": quantizations[0]}
+    run_scenario(context, Scenario(f"img2img {quantizations[0]}", "flux-dev-img2img", env, img2img(image)))
+
+
+def chat(inputs: dict, expect_in_answer: str = "") -> Callable[[CogServer], dict]:
+    """One greedy prediction, and the same one streamed over server-sent events: the same answer."""
+
+    def exercise(server: CogServer) -> dict:
+        result = server.predict(**inputs)
+        events = server.stream(**inputs)
+        chunks = [data["chunk"] for name, data in events if name == "output"]
+        answer = output_text(result)
+        checks = {"succeeded": result["status"] == "succeeded",
+                  "streamed": events[-1][1].get("status") == "succeeded",
+                  "stream equals the answer": "".join(chunks) == answer}
+        if expect_in_answer:
+            checks[f"answer has {expect_in_answer!r}"] = expect_in_answer in answer
+        return {"answer": answer[:500], "metrics": result.get("metrics", {}), "error": result.get("error"),
+                "checks": checks}
+
+    return exercise
+
+
+def text(context: StageContext) -> None:
+    scenarios = [
+        Scenario("smollm3 HQQ 4-bit", "smollm3",
+                 {"SMOLLM3_MODEL_DIR": str(context.work.tiny("smollm3")), "MAX_CONTEXT_TOKENS": "1024"},
+                 chat({"prompt": "Tell me about the sea.", "mode": "no_think", "max_new_tokens": 16,
+                       "temperature": 0})),
+        Scenario("gemma3 INT8 + image", "gemma3",
+                 {"GEMMA3_MODEL_DIR": str(context.work.tiny("gemma3")), "MAX_CONTEXT_TOKENS": "1024"},
+                 chat({"prompt": "What is in this image?", "max_new_tokens": 12, "temperature": 0,
+                       "image": data_uri(DEPLOYMENTS / "gemma3" / "examples" / "scene.png")})),
+    ]
+    phi4 = {"PHI4_MODEL_DIR": str(context.work.tiny("phi4-reasoning")), "MAX_CONTEXT_TOKENS": "8192"}
+    ask = chat({"prompt": "What is the capital of France?", "max_new_tokens": 24, "temperature": 0,
+                "show_reasoning": True}, expect_in_answer="Paris")
+    if context.device.type == "cuda":  # Unsloth runs only on CUDA; elsewhere the predictor never imports it
+        scenarios.append(Scenario("phi4 via Unsloth", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "1"}, ask))
+    scenarios.append(Scenario("phi4 via transformers", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "0"}, ask))
+    for scenario in scenarios:
+        run_scenario(context, scenario)

@@ -1,0 +1,51 @@
+"""The check's scratch folder: tiny models, LoRA files, and real-size checkpoints, one at a time.
+
+The GPU machine has 64 GiB of disk: a real-size FLUX.1-dev checkpoint is ~34 GB and Phi-4's ~29 GB, so making
+one checkpoint first deletes any other. A checkpoint is used only once its `.complete` marker exists (a save cut
+short by a time-out is made again).
+"""
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.benchmarks.models import tiny_model
+
+
+@dataclass(frozen=True)
+class Workdir:
+    root: Path
+
+    def tiny(self, name: str) -> Path:
+        return tiny_model(name, self.root / "tiny")
+
+    def tiny_loras(self) -> dict[str, Path]:
+        """The tiny FLUX LoRA set the tests use: built-in styles (a FLUX_STYLE_LORAS_DIR), a custom one, ..."""
+        from scripts.tiny_models.flux_loras import build_tiny_loras
+
+        directory = self.root / "tiny" / "flux-loras"
+        if not (directory / "custom.safetensors").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            build_tiny_loras(self.tiny("flux"), directory)
+        return {"styles": directory / "styles", "custom": directory / "custom.safetensors"}
+
+    def scratch(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def checkpoint(self, name: str, save: Callable[[Path], None]) -> Path:
+        """`root/checkpoints/<name>`, saved by `save(path)` unless complete already; other checkpoints go first."""
+        directory = self.root / "checkpoints" / name
+        if (directory / ".complete").exists():
+            return directory
+        for other in (self.root / "checkpoints").glob("*"):
+            shutil.rmtree(other, ignore_errors=True)
+        directory.mkdir(parents=True)
+        save(directory)
+        (directory / ".complete").touch()
+        return directory
+
+    def drop_checkpoint(self, name: str) -> None:
+        shutil.rmtree(self.root / "checkpoints" / name, ignore_errors=True)
