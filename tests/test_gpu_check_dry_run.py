@@ -21,8 +21,9 @@ def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, t
     out = tmp_path_factory.mktemp("gpu-check-out")
     common = ["--device", "cpu", "--out", str(out), "--work", str(work)]
     with pytest.MonkeyPatch.context() as patch:  # the check's process settings stay out of the other tests
-        for name in ("HF_HUB_OFFLINE", "PRUNA_METRICS_ENABLED", "TOKENIZERS_PARALLELISM"):
-            patch.setenv(name, "1" if name == "HF_HUB_OFFLINE" else "false")
+        for name, value in {"HF_HUB_OFFLINE": "1", "PRUNA_METRICS_ENABLED": "false", "TOKENIZERS_PARALLELISM": "false",
+                            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}.items():
+            patch.setenv(name, value)
         # One stage in its own process, as every stage runs on CUDA; then all, which must skip that one.
         isolated = check.main(["--stage", "speed-phi4", "--isolate", *common])
         phi4_written = (out / "speed-phi4.json").stat().st_mtime_ns
@@ -83,7 +84,7 @@ def test_flux_engines_swap_loras_without_recompiling(dry_run):
 def test_report_puts_the_targets_next_to_the_measurements(dry_run):
     report = (dry_run["out"] / "benchmarks-gpu.md").read_text()
     assert "| SmolLM3 HQQ 4-bit decode | >= 1.5x bf16 compiled |" in report
-    assert "| Phi-4 4-bit peak VRAM | <= 12 GB |" in report
+    assert "| Phi-4 4-bit, transformers+bitsandbytes-nf4: peak VRAM | <= 12 GB |" in report
     assert "| FLUX engine int8, LoRA live, s/image | <= 0.45x bf16 eager |" in report
     assert "`speed-flux-fp8`: not run yet" in report  # CUDA-only stages are named as missing
 

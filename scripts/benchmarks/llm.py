@@ -42,6 +42,7 @@ class Prepared:
     model: torch.nn.Module
     cache: object | None  # a static KV cache when the decode step is compiled
     notes: dict = field(default_factory=dict)
+    name: str | None = None  # the variant's name once known (which backend a loader chose)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def measure_variant(
         static = prepared.cache is not None
         positions = cache_tokens if static else context + new_tokens // 2
         record(DecodeRow(
-            model=source.name, variant=variant.name, role=variant.role, context_tokens=context,
+            model=source.name, variant=prepared.name or variant.name, role=variant.role, context_tokens=context,
             new_tokens=new_tokens, cache_tokens=cache_tokens if static else None, weight_mb=weight_mb,
             setup_s=setup, first_request_s=first, prefill_s=Spread.of([s[0] for s in samples]),
             decode_tokens_per_s=Spread.of([s[1] for s in samples]), recompiles=graphs.since(),
@@ -201,14 +202,14 @@ def gemma3_optimized(source: TextModel, device: torch.device, cache_tokens: int)
 
 def phi4_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
     model, backend = deployed.phi4_4bit(source.checkpoint(), device)
-    return Prepared(model, None, {"backend": backend})
+    return Prepared(model, None, {"backend": backend}, name=f"4-bit, {backend}")
 
 
 CONTROLS = (Variant("bf16 eager", "control", bf16_eager), Variant("bf16 + compiled decode", "control", bf16_compiled))
 OPTIMIZED = {
     "smollm3": Variant("HQQ 4-bit + compiled decode", "optimized", smollm3_optimized),
     "gemma3": Variant("INT8 weight-only + compiled decode", "optimized", gemma3_optimized),
-    "phi4-reasoning": Variant("4-bit (Unsloth on CUDA, else NF4)", "optimized", phi4_optimized),
+    "phi4-reasoning": Variant("4-bit as deployed", "optimized", phi4_optimized),
 }
 
 
@@ -225,9 +226,11 @@ def run_variants(
     record: Callable[[DecodeRow], None],
     on_error: Callable[[str, BaseException], None],
     cache_cap: int | None = None,
+    controls: bool = True,
 ) -> None:
-    """Every variant of one model; a variant that fails is reported to `on_error` and the next one runs."""
-    for variant in variants(source.deployment):
+    """Every variant of one model (the optimized one alone without `controls`); a variant that fails is reported
+    to `on_error` and the next one runs."""
+    for variant in variants(source.deployment) if controls else (OPTIMIZED[source.deployment],):
         try:
             measure_variant(source, variant, device, contexts, new_tokens, runs, record, cache_cap)
         except Exception as error:  # an OOM or a graph break in one variant must not cost the others

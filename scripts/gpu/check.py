@@ -5,7 +5,8 @@
 Each stage writes `<out>/<stage>.json` as it measures and is skipped next time once complete (in --out or in a
 --done folder) unless --force, so a run cut short resumes where it stopped. On CUDA each stage runs in its own
 process (a crash or an Unsloth import can't leak into the next); --budget-s starts only stages whose H200
-estimate fits the time left. `--device cpu` is the dry run on the tiny models (tests/test_gpu_check_dry_run.py).
+estimate fits the time left. Exit status: 0 all selected stages done, 1 a stage failed, 3 stages left for lack
+of budget (call again). `--device cpu` is the dry run on the tiny models (tests/test_gpu_check_dry_run.py).
 The procedure on a borrowed GPU machine, with the exact commands: docs/gpu-check.md.
 """
 
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "docs/gpu, else <out>/benchmarks-gpu.md)")
     parser.add_argument("--force", action="store_true", help="run stages even when their JSON is complete")
     parser.add_argument("--budget-s", type=float, help="start only stages whose estimate fits the seconds left")
+    parser.add_argument("--max-stages", type=int, help="start at most this many stages (the run tool brings back "
+                        "8 files from $OUT)")
     parser.add_argument("--size", choices=("real", "tiny", "smoke"), help="real: published architectures, random "
                         "weights (default on cuda); tiny: the test models, benchmark sizes; smoke: the test models, "
                         "one short run of each (default on cpu)")
@@ -74,10 +77,13 @@ def prepare_process(work: Path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # readable logs: no progress bars
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def run_in_process(stage: Stage, args: argparse.Namespace) -> bool:
     prepare_process(args.work)
+    os.environ.update(stage.env)
     module_name, function_name = stage.target.split(":")
     # The stage's module first: one of them must import Unsloth before anything imports transformers.
     function = getattr(importlib.import_module(module_name), function_name)
@@ -121,7 +127,7 @@ def run_isolated(stage: Stage, args: argparse.Namespace, timeout: float | None) 
         if value is not None:
             command += [flag, str(value)]
     try:
-        return subprocess.run(command, cwd=REPO, timeout=timeout).returncode == 0
+        return subprocess.run(command, cwd=REPO, timeout=timeout, env={**os.environ, **dict(stage.env)}).returncode == 0
     except subprocess.TimeoutExpired:
         print(f"[{stage.name}] stopped at the budget ({timeout:.0f} s); its JSON keeps what was measured", flush=True)
         return False
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{stage.name:<20} ~{stage.estimate_s:>3d} s  {stage.summary}")
         return 0
     deadline = time.monotonic() + args.budget_s if args.budget_s else None
-    outcome = {}
+    outcome, started = {}, 0
     for stage in stages:
         if stage.cuda_only and args.device != "cuda":
             outcome[stage.name] = "needs CUDA"
@@ -146,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             outcome[stage.name] = "done before"
         elif deadline is not None and stage.estimate_s > deadline - time.monotonic():
             outcome[stage.name] = f"not started: ~{stage.estimate_s} s > {deadline - time.monotonic():.0f} s left"
+        elif args.max_stages is not None and started >= args.max_stages and stage.writes_json:
+            outcome[stage.name] = f"not started: --max-stages {args.max_stages}"
         else:
+            started += stage.writes_json
             print(f"== {stage.name}: {stage.summary}", flush=True)
             start = time.monotonic()
             timeout = deadline - time.monotonic() if deadline is not None else None

@@ -13,15 +13,16 @@ class Stage:
     summary: str
     cuda_only: bool = False
     writes_json: bool = True
+    env: tuple[tuple[str, str], ...] = ()  # set before the stage's modules are imported
 
 
 STAGES = (
     Stage("env", "scripts.gpu.env:run", 45,
           "GPU, driver, torch and library versions; imports; HQQ's kernel path on a tiny model; Unsloth import"),
-    Stage("functional-flux", "scripts.gpu.functional:flux", 300,
+    Stage("functional-flux", "scripts.gpu.functional:flux", 240,
           "FLUX text-to-image per quantization and image-to-image through the Cog server: styles hot-swapped, "
           "recompiles = 0"),
-    Stage("functional-text", "scripts.gpu.functional:text", 300,
+    Stage("functional-text", "scripts.gpu.functional:text", 240,
           "SmolLM3 (HQQ), Gemma-3 (INT8, with an image), Phi-4 via Unsloth and via transformers, through the Cog "
           "server"),
     Stage("speed-smollm3", "scripts.gpu.speed:smollm3", 360,
@@ -29,7 +30,11 @@ STAGES = (
     Stage("speed-gemma3", "scripts.gpu.speed:gemma3", 330,
           "Gemma-3-4B decode tokens/s: bf16 eager, bf16 + compiled decode, INT8 + compiled decode"),
     Stage("speed-phi4", "scripts.gpu.speed_phi4:run", 480,
-          "Phi-4 14B decode tokens/s and peak VRAM: bf16 eager, bf16 + compiled decode, 4-bit as deployed"),
+          "Phi-4 14B decode tokens/s and peak VRAM: bf16 eager, bf16 + compiled decode, 4-bit as deployed "
+          "(Unsloth where it imports)"),
+    Stage("speed-phi4-nf4", "scripts.gpu.speed_phi4:fallback", 240,
+          "Phi-4 14B 4-bit through the deployment's fallback (transformers + bitsandbytes NF4, USE_UNSLOTH=0)",
+          cuda_only=True, env=(("USE_UNSLOTH", "0"),)),
     Stage("speed-flux-controls", "scripts.gpu.speed:flux_controls", 420,
           "FLUX.1-dev checkpoint (~34 GB, kept for the next FLUX stages); plain bf16 pipeline eager and compiled"),
     Stage("speed-flux-fp8", "scripts.gpu.speed:flux_fp8", 300,
