@@ -106,14 +106,14 @@ def llm_results(
 
 def flux_results(flux_dir: Path, device: torch.device) -> list[dict]:
     """Seconds per image: plain bf16 FluxPipeline vs the deployment's engine (quantized, LoRA slot, compiled)."""
-    import os
 
     from diffusers import FluxPipeline
 
     from shared.flux import FluxEngine, ImageRequest
+    from shared.flux_settings import FluxSettings
 
     size, steps = (64, 4) if device.type == "cpu" else (1024, 28)
-    request = ImageRequest("a lighthouse at dawn", size, size, steps, 3.5, 0, "", 1.0)
+    request = ImageRequest(prompt="a lighthouse at dawn", width=size, height=size, steps=steps, guidance=3.5, seed=0)
     rows = []
     start = time.perf_counter()
     baseline = FluxPipeline.from_pretrained(flux_dir, dtype=torch.bfloat16).to(device)
@@ -137,11 +137,10 @@ def flux_results(flux_dir: Path, device: torch.device) -> list[dict]:
     baseline = None  # free it before the optimized engine loads
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    os.environ["FLUX_MODEL_DIR"] = str(flux_dir)
     start = time.perf_counter()
-    engine = FluxEngine(device, token=None)
-    engine.load()
-    engine.warm_up(size)
+    engine = FluxEngine(FluxSettings(warmup_size=size), device)
+    engine.load(flux_dir)
+    engine.warm_up()
     setup = time.perf_counter() - start
     first, warm = image_seconds(lambda: engine.generate(request))
     quantized = "NF4" if device.type == "cuda" else "INT8"

@@ -7,6 +7,8 @@ schemas (tests/test_openapi_snapshots.py) catch any drift.
 
 from cog import Input
 
+from shared.flux_sizes import ASPECT_RATIOS
+
 MAX_SEED = 2**31 - 1
 
 
@@ -71,11 +73,6 @@ def seed() -> int:
 
 # Image generation (FLUX). Names follow Replicate's FLUX models, so existing clients keep working.
 
-ASPECT_RATIOS = {
-    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "2:3": (832, 1216),
-    "4:5": (896, 1088), "5:4": (1088, 896), "3:4": (896, 1152), "4:3": (1152, 896), "9:16": (768, 1344),
-    "9:21": (640, 1536),
-}
 MIN_SIDE, MAX_SIDE = 64, 2048
 
 

@@ -10,8 +10,9 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+
+from shared.styles import Style
 
 logger = logging.getLogger(__name__)
 
@@ -20,22 +21,6 @@ HF_REPO = re.compile(r"^(?:https://huggingface\.co/)?([\w.\-]+/[\w.\-]+)(?:/(?:r
 
 class LoraSourceError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Style:
-    """A built-in LoRA and the trigger words that select it."""
-
-    name: str
-    repo_id: str
-    filename: str
-    revision: str
-    triggers: tuple[str, ...]
-
-    def local_override(self) -> Path | None:
-        """`FLUX_STYLE_LORAS_DIR/<name>.safetensors`: how tests and air-gapped hosts supply built-in styles."""
-        directory = os.environ.get("FLUX_STYLE_LORAS_DIR")
-        return Path(directory) / f"{self.name}.safetensors" if directory else None
 
 
 class LoraCache:

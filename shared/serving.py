@@ -3,6 +3,7 @@ answers."""
 
 from collections.abc import Callable, Iterator
 
+from shared.metrics import record_metrics
 from shared.outputs import save_text
 from shared.runtime import PredictionTimer
 from shared.text_generation import Sampling, TextGenerator
@@ -25,12 +26,11 @@ def stream_text(
     """Stream the answer; then record Replicate-style metrics and write the answer under OUTPUT_DIR."""
     timer = PredictionTimer(generator.device)
     input_ids = model_inputs["input_ids"] if isinstance(model_inputs, dict) else model_inputs
-    record_metric("input_token_count", int(input_ids.shape[1]))
+    record_metrics(record_metric, {"input_token_count": input_ids.shape[1]})
     pieces = []
     for piece in generator.stream(model_inputs, sampling):
         timer.first_output()
         pieces.append(piece)
         yield piece
-    for key, value in timer.log(output_tokens=generator.last_output_tokens).items():
-        record_metric(key, value)
+    record_metrics(record_metric, timer.log(output_tokens=generator.last_output_tokens))
     save_text("".join(pieces), save_as)

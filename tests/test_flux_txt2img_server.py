@@ -11,6 +11,7 @@ import pytest
 
 from scripts.cog_server import CogServer
 from shared.image_outputs import read_parameters
+from shared.metrics import METRICS
 from tests.flux_helpers import open_image, output_files
 
 SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, output_format="png")
@@ -35,6 +36,8 @@ def test_images_have_the_requested_size_and_format(server, output_format, pil_fo
                             prompt="a lighthouse", num_outputs=2, seed=1)
     files = output_files(result)
     assert len(files) == 2
+    assert result["metrics"]["image_output_count"] == 2
+    assert set(result["metrics"]) - {"predict_time"} <= set(METRICS), "every reported metric is named"
     for data in files:
         image = open_image(data)
         assert image.format == pil_format and image.size == (96, 64)

@@ -4,38 +4,44 @@ import pytest
 import torch
 
 from shared.compile import compiled_graph_count
-from shared.flux import FluxEngine, ImageRequest, pick_style
-from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES
+from shared.flux import FluxEngine, ImageRequest, LoraChoice
+from shared.flux_settings import FluxSettings
+from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
+
+REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.5, seed=0)
 
 
 @pytest.fixture(scope="module")
-def engine(flux_env):
-    mp = pytest.MonkeyPatch()
-    for name, value in flux_env.items():
-        mp.setenv(name, value)
-    engine = FluxEngine(torch.device("cpu"), token=None)
-    engine.load()
-    engine.warm_up(64)
-    yield engine
-    mp.undo()
+def engine(tiny_flux, tiny_loras):
+    settings = FluxSettings(max_lora_rank=8, warmup_size=64, style_loras_dir=tiny_loras["styles"])
+    engine = FluxEngine(settings, torch.device("cpu"))
+    engine.load(tiny_flux)
+    engine.warm_up()
+    return engine
+
+
+def style_choice(style, tiny_loras, scale=1.0) -> LoraChoice:
+    if style is None:
+        return LoraChoice()
+    return LoraChoice(f"style:{style.name}", scale, tiny_loras["styles"] / f"{style.name}.safetensors")
 
 
 def test_no_recompile_across_pipelines_and_swaps(engine, tiny_loras):
-    request = ImageRequest("a cat", 64, 64, 2, 3.5, 0, "", 1.0)
     graphs = compiled_graph_count()
     torch.compiler.set_stance("fail_on_recompile")
     try:
-        base = engine.generate(request)
+        base = engine.generate(REQUEST)
         for style in (OPEN_IMAGE_PREFERENCES, GHIBSKY, None, GHIBSKY):
-            engine.use_lora(style, "", 1.0)
-            engine.generate(request)
-            engine.generate(ImageRequest("a cat", 64, 64, 2, 3.5, 0, "", 1.0, strength=0.7), image=base)
-        engine.use_lora(None, str(tiny_loras["custom"]), 0.7)
-        engine.generate(request)
+            engine.use_loras({"lora_weights": style_choice(style, tiny_loras)})
+            engine.generate(REQUEST)
+            engine.generate(ImageRequest(**{**REQUEST.__dict__, "strength": 0.7}), image=base)
+        custom = LoraChoice(str(tiny_loras["custom"]), 0.7, tiny_loras["custom"])
+        engine.use_loras({"lora_weights": custom})
+        engine.generate(REQUEST)
     finally:
         torch.compiler.set_stance("default")
     assert compiled_graph_count() == graphs
-    assert engine.lora.live == (str(tiny_loras["custom"]), 0.7)
+    assert engine.lora.live["lora_weights"] == (str(tiny_loras["custom"]), 0.7)
 
 
 def test_text_and_image_pipelines_share_one_transformer(engine):

@@ -1,13 +1,20 @@
-"""FLUX.1-dev text-to-image: 4-bit transformer, compiled once, LoRA styles hot-swapped without recompiling."""
+"""FLUX.1-dev text-to-image: quantized transformer, compiled once, LoRAs hot-swapped without recompiling."""
+
+import os
 
 from cog import BaseRunner, Path
 
 from shared import inputs
-from shared.flux import FluxRunner
+from shared.flux_runner import FluxRequest, FluxRunner
+from shared.flux_settings import FluxSettings
+from shared.flux_sizes import image_size
 from shared.serving import require_text
 
 
-class Predictor(FluxRunner, BaseRunner):
+class Predictor(BaseRunner):
+    def setup(self) -> None:
+        self.flux = FluxRunner.start(FluxSettings.from_env(os.environ))
+
     def run(
         self,
         prompt: str = inputs.prompt(),
@@ -24,10 +31,10 @@ class Predictor(FluxRunner, BaseRunner):
         lora_weights: str = inputs.lora_weights(),
         lora_scale: float = inputs.lora_scale(),
     ) -> list[Path]:
-        require_text("prompt", prompt)
-        return self.render(
-            prompt=prompt, style=style, aspect_ratio=aspect_ratio, width=width, height=height,
+        request = FluxRequest(
+            prompt=require_text("prompt", prompt), style=style, size=image_size(aspect_ratio, width, height),
             num_outputs=num_outputs, steps=num_inference_steps, guidance=guidance, seed=seed,
             output_format=output_format, output_quality=output_quality,
             lora_weights=lora_weights, lora_scale=lora_scale,
         )
+        return [Path(path) for path in self.flux.render(request, self.record_metric)]

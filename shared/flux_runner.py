@@ -1,0 +1,140 @@
+"""One FLUX prediction, top to bottom: pick the style, fetch the LoRAs, swap them in, generate one image per
+seed, check each image, save it with its parameters, report metrics.
+
+Both FLUX predictors hold a `FluxRunner` and hand it a `FluxRequest`; `shared.flux.FluxEngine` does the
+model work.
+"""
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from shared.compile import compiled_graph_count
+from shared.flux import FLUX_DEV, FluxEngine, ImageRequest, LoraChoice, SlotRefused
+from shared.flux_settings import FluxSettings
+from shared.image_outputs import save_image
+from shared.lora_sources import LoraCache, resolve_lora, resolve_style
+from shared.metrics import RecordMetric, record_metrics
+from shared.outputs import output_dir
+from shared.runtime import PredictionTimer, begin_setup, seed_everything
+from shared.styles import Style, pick_style
+
+logger = logging.getLogger(__name__)
+
+# True when the image must not be returned. None: no checker (the safety-checker work plugs in here).
+SafetyCheck = Callable[[Image.Image], bool]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FluxRequest:
+    """A FLUX prediction's inputs, as Cog validated them."""
+
+    prompt: str
+    style: str
+    size: tuple[int, int]
+    num_outputs: int
+    steps: int
+    guidance: float
+    seed: int | None
+    output_format: str
+    output_quality: int
+    lora_weights: str
+    lora_scale: float
+    image: Image.Image | None = field(default=None, repr=False)  # image-to-image only
+    strength: float | None = None  # image-to-image only
+    hf_token: str | None = field(default=None, repr=False)
+
+
+class FluxRunner:
+    def __init__(self, engine: FluxEngine, lora_cache: LoraCache, token: str | None,
+                 safety_check: SafetyCheck | None = None):
+        self.engine = engine
+        self.lora_cache = lora_cache
+        self.token = token
+        self.safety_check = safety_check
+
+    @classmethod
+    def start(cls, settings: FluxSettings) -> "FluxRunner":
+        """A predictor's setup(): load FLUX.1-dev, compile it at the warm-up size."""
+        device, token = begin_setup()
+        engine = FluxEngine(settings, device)
+        engine.load(FLUX_DEV.resolve(token))
+        engine.warm_up()
+        return cls(engine, LoraCache(settings.lora_cache_dir, settings.lora_cache_size), token)
+
+    def render(self, request: FluxRequest, record_metric: RecordMetric) -> list[Path]:
+        timer = PredictionTimer(self.engine.device)
+        graphs_before = compiled_graph_count()
+        seed = seed_everything(request.seed)
+        style, prompt = pick_style(request.prompt, request.style)
+        choices = {"lora_weights": self._first_slot(request, style)}
+        self._use(choices)
+        directory = output_dir() or Path(tempfile.mkdtemp(prefix="flux-"))
+        paths = []
+        for index in range(request.num_outputs):
+            image_request = ImageRequest(
+                prompt=prompt, width=request.size[0], height=request.size[1], steps=request.steps,
+                guidance=request.guidance, seed=seed + index, strength=request.strength,
+            )
+            image = self.engine.generate(image_request, image=request.image)
+            if self.safety_check is not None and self.safety_check(image):
+                logger.warning("image %d of %d flagged by the safety checker: not returned", index + 1,
+                               request.num_outputs)
+                continue
+            parameters = {**asdict(image_request), **_lora_parameters(choices), "model": FLUX_DEV.repo_id,
+                          "mode": "txt2img" if request.image is None else "img2img"}
+            paths.append(save_image(image, parameters, request.output_format, request.output_quality, directory))
+        if not paths:
+            raise ValueError(
+                f"safety checker: all {request.num_outputs} image(s) were flagged, so none is returned "
+                "(try another prompt or seed)"
+            )
+        # Graphs compiled during this prediction: 0 unless it used a new image size. A recompile on a LoRA
+        # swap would be a latency bug (tens of seconds on a GPU), so every prediction reports it.
+        record_metrics(record_metric, {**timer.log(), "recompiles": compiled_graph_count() - graphs_before,
+                                       "image_output_count": len(paths)})
+        return paths
+
+    def _first_slot(self, request: FluxRequest, style: Style | None) -> LoraChoice:
+        """`lora_weights` when given, else the style's LoRA, else nothing."""
+        reference = request.lora_weights.strip()
+        if reference:
+            token = request.hf_token or self.token
+            return LoraChoice(reference, request.lora_scale, resolve_lora(reference, self.lora_cache, token))
+        if style is not None:
+            return LoraChoice(f"style:{style.name}", request.lora_scale, self._style_file(style))
+        return LoraChoice()
+
+    def _style_file(self, style: Style) -> Path:
+        directory = self.engine.settings.style_loras_dir
+        if directory is not None:
+            path = directory / f"{style.name}.safetensors"
+            if not path.is_file():
+                raise FileNotFoundError(f"style {style.name}: {path} not found (FLUX_STYLE_LORAS_DIR is set)")
+            return path
+        return resolve_style(style, self.lora_cache, self.token)
+
+    def _use(self, choices: dict[str, LoraChoice]) -> None:
+        try:
+            self.engine.use_loras(choices)
+        except SlotRefused as refused:
+            # A downloaded file the engine can't use would be refused again on every request: evict it.
+            path = refused.choice.path
+            discard = getattr(self.lora_cache, "discard", None)
+            if discard is not None and path is not None and path.is_relative_to(self.lora_cache.directory):
+                discard(path)
+            raise
+
+
+def _lora_parameters(choices: dict[str, LoraChoice]) -> dict:
+    """What goes into each image's metadata: `lora` / `lora_scale` for the first slot, `<slot>` /
+    `<slot>_scale` for the others."""
+    parameters = {}
+    for slot, choice in choices.items():
+        name = "lora" if slot == "lora_weights" else slot
+        parameters[name], parameters[f"{name}_scale"] = choice.key, choice.scale
+    return parameters
