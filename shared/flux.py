@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from shared.compile import compiled_graph_count
-from shared.flux_settings import FluxSettings
+from shared.flux_hardware import choose_attention, choose_quantization, probe
+from shared.flux_quantization import load_transformer
+from shared.flux_settings import ATTENTION_BACKENDS, FluxSettings
 from shared.lora import NONE, LoraRefused, LoraSlots
 from shared.model_source import ModelSource
 
@@ -65,40 +67,28 @@ class FluxEngine:
     def __init__(self, settings: FluxSettings, device: torch.device):
         self.settings = settings
         self.device = device
-        self.quantization = _quantization(settings.quantize, device)
+        accelerator = probe(device)
+        self.quantization = choose_quantization(settings.quantize, accelerator)
+        self.attention = choose_attention(settings.attention, accelerator)
+        for what, choice in (("quantization", self.quantization), ("attention", self.attention)):
+            logger.info("FLUX %s: %s (%s)", what, choice.name, choice.reason)
 
     def load(self, weights: Path) -> None:
         """Load the pipelines from a FLUX.1-dev folder, prepare the LoRA slots, compile in place."""
         from diffusers import FluxImg2ImgPipeline, FluxPipeline
 
-        transformer = self._load_transformer(weights)
+        transformer = load_transformer(weights, self.quantization.name, self.device)
         self.text2img = FluxPipeline.from_pretrained(weights, transformer=transformer, dtype=torch.bfloat16)
         self.text2img.to(self.device)
+        self.text2img.transformer.set_attention_backend(ATTENTION_BACKENDS[self.attention.name])
+        # The VAE decoder is convolutions over 1 MP images: channels_last is the layout cuDNN runs fastest.
+        self.text2img.vae.to(memory_format=torch.channels_last)
         self.img2img = FluxImg2ImgPipeline.from_pipe(self.text2img)  # same modules, no copy
         self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.max_lora_rank)
         self.lora.prepare()
         if self.settings.compile:
             # In place: a torch.compile(module) wrapper would recompile on every hot-swap.
             self.text2img.transformer.compile(fullgraph=True)
-
-    def _load_transformer(self, weights: Path):
-        from diffusers import FluxTransformer2DModel
-
-        kwargs = {"subfolder": "transformer", "dtype": torch.bfloat16}
-        if self.quantization == "nf4":  # bitsandbytes 4-bit needs CUDA
-            from diffusers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-            )
-        transformer = FluxTransformer2DModel.from_pretrained(weights, **kwargs)
-        if self.quantization == "int8":  # torchao INT8 weight-only: runs on CPU too, keeps hot-swap compile-clean
-            from shared.layer_filter import LayerFilter
-            from shared.quantization import quantize_int8_weight_only
-
-            quantize_int8_weight_only(transformer, LayerFilter(include=(r".",)))
-        logger.info("FLUX transformer: %s", self.quantization)
-        return transformer
 
     def warm_up(self) -> None:
         """Compile now, at the size most requests use, for both pipelines."""
@@ -153,9 +143,3 @@ class FluxEngine:
             generator=torch.Generator(self.device).manual_seed(request.seed),
             **kwargs,
         ).images[0]
-
-
-def _quantization(requested: str, device: torch.device) -> str:
-    if requested != "auto":
-        return requested
-    return "nf4" if device.type == "cuda" else "int8"

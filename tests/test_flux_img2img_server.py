@@ -14,8 +14,14 @@ SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=4, 
 
 @pytest.fixture(scope="module")
 def server(flux_env):
-    with CogServer("flux-dev-img2img", flux_env) as cog:
+    # The text-to-image server runs the CPU default (INT8); this one the bf16 transformer, so each engine
+    # variant a CPU can run is served, hot-swapped and checked for recompiles.
+    with CogServer("flux-dev-img2img", {**flux_env, "FLUX_QUANTIZE": "bf16"}) as cog:
         yield cog
+
+
+def test_this_server_runs_the_bf16_transformer(server):
+    assert "FLUX quantization: bf16 (FLUX_QUANTIZE)" in server.log_path.read_text()
 
 
 def transform(server, **inputs) -> bytes:
@@ -40,10 +46,12 @@ def test_strength_and_input_image_matter(server):
     assert len({strong, weak, other_image}) == 3
 
 
-def test_styles_hot_swap_here_too(server):
+def test_styles_hot_swap_here_too(server, tiny_loras):
     plain = transform(server, prompt="Neonpunk street", seed=1, style="none")
     styled = transform(server, prompt="Neonpunk street", seed=1)
-    assert plain != styled
+    ghibsky = transform(server, prompt="Neonpunk street", seed=1, style="GHIBSKY")
+    custom = transform(server, prompt="Neonpunk street", seed=1, lora_weights=str(tiny_loras["custom"]))
+    assert len({plain, styled, ghibsky, custom}) == 4
     assert transform(server, prompt="Neonpunk street", seed=1, style="none") == plain
 
 

@@ -5,6 +5,7 @@ import torch
 
 from shared.compile import compiled_graph_count
 from shared.flux import FluxEngine, ImageRequest, LoraChoice
+from shared.flux_hardware import Accelerator, choose_attention, choose_quantization
 from shared.flux_settings import FluxSettings
 from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
 
@@ -61,3 +62,76 @@ def test_text_and_image_pipelines_share_one_transformer(engine):
 )
 def test_pick_style(prompt, style, expected_style, expected_prompt):
     assert pick_style(prompt, style) == (expected_style, expected_prompt)
+
+
+def test_the_cpu_engine_runs_int8_sdpa_and_a_channels_last_vae(engine):
+    assert (engine.quantization.name, engine.attention.name) == ("int8", "sdpa")
+    processor = engine.text2img.transformer.transformer_blocks[0].attn.processor
+    assert processor._attention_backend.value == "native"
+    conv = engine.text2img.vae.decoder.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+
+
+CPU = Accelerator(kind="cpu")
+H100 = Accelerator(kind="cuda", name="H100", capability=(9, 0), memory_gib=79.6, cudnn_attention=True)
+H100_FA3 = Accelerator(**{**H100.__dict__, "flash_attn_3": True})
+L40S = Accelerator(kind="cuda", name="L40S", capability=(8, 9), memory_gib=44.4, cudnn_attention=True)
+RTX_4090 = Accelerator(kind="cuda", name="RTX 4090", capability=(8, 9), memory_gib=23.6, cudnn_attention=True)
+A100 = Accelerator(kind="cuda", name="A100", capability=(8, 0), memory_gib=79.2, cudnn_attention=True,
+                   flash_attn_3=True)
+T4 = Accelerator(kind="cuda", name="T4", capability=(7, 5), memory_gib=14.6)
+
+
+@pytest.mark.parametrize(
+    ("device", "quantization", "attention"),
+    [
+        (CPU, "int8", "sdpa"),
+        (H100_FA3, "fp8", "fa3"),
+        (H100, "fp8", "cudnn"),
+        (L40S, "fp8", "cudnn"),
+        (RTX_4090, "nf4", "cudnn"),  # FP8 tensor cores, but 24 GB holds FP8 FLUX + bf16 T5 only just
+        (A100, "bf16", "cudnn"),  # no FP8; FA3 installed but it needs Hopper
+        (T4, "nf4", "sdpa"),
+    ],
+)
+def test_auto_follows_the_device(device, quantization, attention):
+    assert choose_quantization("auto", device).name == quantization
+    assert choose_attention("auto", device).name == attention
+    assert device.describe().split(" ")[0] in choose_quantization("auto", device).reason
+
+
+@pytest.mark.parametrize(
+    ("choose", "requested", "device", "message"),
+    [
+        (choose_quantization, "fp8", A100, "FLUX_QUANTIZE=fp8 needs a CUDA GPU of compute capability 8.9"),
+        (choose_quantization, "fp8", CPU, "this device is cpu"),
+        (choose_quantization, "nf4", CPU, "FLUX_QUANTIZE=nf4 needs CUDA"),
+        (choose_attention, "fa3", A100, "FLUX_ATTENTION=fa3 needs FlashAttention-3 (flash_attn_interface) on a Hopper"),
+        (choose_attention, "fa3", H100, "FA3 is not installed"),
+        (choose_attention, "cudnn", T4, "FLUX_ATTENTION=cudnn needs cuDNN 9+"),
+    ],
+)
+def test_a_choice_the_device_cant_run_is_refused_at_setup(choose, requested, device, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        choose(requested, device)
+
+
+def test_an_explicit_choice_the_device_can_run_is_kept():
+    assert [choose_quantization(q, CPU).name for q in ("int8", "bf16")] == ["int8", "bf16"]
+    assert choose_quantization("nf4", H100).name == "nf4" and choose_attention("sdpa", H100_FA3).name == "sdpa"
+
+
+def test_settings_are_read_once_from_the_environment(tmp_path):
+    settings = FluxSettings.from_env({
+        "FLUX_QUANTIZE": "none", "FLUX_ATTENTION": "cudnn", "COMPILE": "0", "MAX_LORA_RANK": "16",
+        "WARMUP_SIZE": "512", "LORA_CACHE_DIR": str(tmp_path), "LORA_CACHE_SIZE": "5",
+        "FLUX_STYLE_LORAS_DIR": str(tmp_path / "styles"),
+    })
+    assert settings == FluxSettings(quantize="bf16", attention="cudnn", compile=False, max_lora_rank=16,
+                                    warmup_size=512, lora_cache_dir=tmp_path, lora_cache_size=5,
+                                    style_loras_dir=tmp_path / "styles")
+    assert FluxSettings.from_env({}) == FluxSettings()
+    with pytest.raises(ValueError, match="FLUX_QUANTIZE must be auto or one of fp8, nf4, int8, bf16, got 'fp4'"):
+        FluxSettings.from_env({"FLUX_QUANTIZE": "fp4"})
+    with pytest.raises(ValueError, match="WARMUP_SIZE must be a multiple of 16"):
+        FluxSettings(warmup_size=1000)
