@@ -65,6 +65,8 @@ class CogServer:
             "PORT": str(self.port),
             "COG_PREDICT_TYPE_STUB": config.get("run") or config["predict"],
             **{k: v for k, v in (e.split("=", 1) for e in config.get("environment") or [])},
+            # Weights a developer baked with `make weights-<name>` must not shadow the tests' tiny models.
+            "WEIGHTS_DIR": str(REPO / ".cache" / "no-baked-weights"),
             **self.env,
         }
         with open(self.log_path, "wb") as log:

@@ -22,14 +22,21 @@ def predictor_ref(deployment: Path) -> tuple[str, str]:
     return module_file, class_name
 
 
-def predictor_class(name: str) -> type:
+def predictor_module(name: str):
     deployment = DEPLOYMENTS / name
-    module_file, class_name = predictor_ref(deployment)
+    module_file, _ = predictor_ref(deployment)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     module_name = f"{name.replace('-', '_')}_predict"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, deployment / module_file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return getattr(module, class_name)
+    return module
+
+
+def predictor_class(name: str) -> type:
+    _, class_name = predictor_ref(DEPLOYMENTS / name)
+    return getattr(predictor_module(name), class_name)

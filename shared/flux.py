@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 FLUX_DEV = ModelSource(
     repo_id="black-forest-labs/FLUX.1-dev",
-    revision=os.environ.get("FLUX_REVISION", "main"),
+    revision=os.environ.get("FLUX_REVISION", "3de623fc3c33e44ffbe2bad470d0f45bccf2eb21"),
     local_dir_env="FLUX_MODEL_DIR",
     gated=True,
     allow_patterns=("*.json", "*.txt", "*.model", "transformer/*", "vae/*", "text_encoder/*", "text_encoder_2/*",

@@ -2,9 +2,11 @@
 
 from cog import BaseRunner, Input, Path
 
-from shared.flux import FluxRunner
+from shared.flux import FLUX_DEV, FluxRunner
 from shared.images import load_image
 from shared.serving import require_text
+
+WEIGHTS = (FLUX_DEV,)  # what `make weights-flux-dev-img2img` bakes into the image
 
 
 class Predictor(FluxRunner, BaseRunner):

@@ -2,8 +2,10 @@
 
 from cog import BaseRunner, Input, Path
 
-from shared.flux import FluxRunner
+from shared.flux import FLUX_DEV, FluxRunner
 from shared.serving import require_text
+
+WEIGHTS = (FLUX_DEV,)  # what `make weights-flux-dev-txt2img` bakes into the image
 
 
 class Predictor(FluxRunner, BaseRunner):

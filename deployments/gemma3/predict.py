@@ -21,10 +21,11 @@ from shared.text_generation import Sampling, TextGenerator
 
 GEMMA3 = ModelSource(
     repo_id="google/gemma-3-4b-it",
-    revision=os.environ.get("GEMMA3_REVISION", "main"),
+    revision=os.environ.get("GEMMA3_REVISION", "093f9f388b31de276ce2de164bdc2081324b9767"),
     local_dir_env="GEMMA3_MODEL_DIR",
     gated=True,
 )
+WEIGHTS = (GEMMA3,)  # what `make weights-gemma3` bakes into the image
 MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 16384))
 
 

@@ -17,9 +17,11 @@ from shared.text_generation import Sampling, TextGenerator
 PHI4 = ModelSource(
     # Unsloth's dynamic 4-bit checkpoint: ~9 GB to download instead of ~29 GB in bf16.
     repo_id="unsloth/Phi-4-reasoning-plus-unsloth-bnb-4bit",
+    # No commit of this repo could be established offline (README): "main" until one is pinned.
     revision=os.environ.get("PHI4_REVISION", "main"),
     local_dir_env="PHI4_MODEL_DIR",
 )
+WEIGHTS = (PHI4,)  # what `make weights-phi4-reasoning` bakes into the image
 MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 32768 + 4096))
 
 

@@ -19,6 +19,7 @@ SMOLLM3 = ModelSource(
     local_dir_env="SMOLLM3_MODEL_DIR",
     allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
 )
+WEIGHTS = (SMOLLM3,)  # what `make weights-smollm3` bakes into the image
 # The static KV cache holds prompt + answer; its size is fixed at setup so the compiled graph never changes.
 MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 20480))
 
