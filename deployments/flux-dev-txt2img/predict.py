@@ -13,8 +13,7 @@ class Predictor(FluxRunner, BaseRunner):
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1),
         style: str = Input(
-            description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. "
-            "A trigger word picks its style and is added to the prompt if missing.",
+            description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. A trigger word picks its style and is added to the prompt if missing.",
             choices=["auto", "none", "Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art",
                      "Fantasy art", "Neonpunk", "3D Model", "Painting", "Animation", "Illustration", "GHIBSKY"],
             default="auto",
@@ -25,15 +24,13 @@ class Predictor(FluxRunner, BaseRunner):
             default="1:1",
         ),
         width: int = Input(
-            description="Image width in pixels (64-2048, rounded down to a multiple of 16); used only when "
-            "aspect_ratio is 'custom'.",
+            description="Image width in pixels (64-2048, rounded down to a multiple of 16); used only when aspect_ratio is 'custom'.",
             default=1024,
             ge=64,
             le=2048,
         ),
         height: int = Input(
-            description="Image height in pixels (64-2048, rounded down to a multiple of 16); used only when "
-            "aspect_ratio is 'custom'.",
+            description="Image height in pixels (64-2048, rounded down to a multiple of 16); used only when aspect_ratio is 'custom'.",
             default=1024,
             ge=64,
             le=2048,
@@ -46,8 +43,7 @@ class Predictor(FluxRunner, BaseRunner):
             description="Guidance (0-10): how closely the image follows the prompt.", default=3, ge=0, le=10
         ),
         seed: int | None = Input(
-            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the "
-            "seed used is printed in the logs.",
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
             default=None,
             ge=0,
             le=2147483647,
@@ -57,9 +53,7 @@ class Predictor(FluxRunner, BaseRunner):
             description="Quality (0-100) for webp and jpg; png is lossless and ignores it.", default=80, ge=0, le=100
         ),
         lora_weights: str = Input(
-            description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, "
-            "owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors "
-            "URL. Downloaded once, then cached.",
+            description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. Downloaded once, then cached.",
             default="",
         ),
         lora_scale: float = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3),

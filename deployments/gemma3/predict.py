@@ -49,23 +49,20 @@ class Predictor(BaseRunner):
             default="",
         ),
         max_new_tokens: int = Input(
-            description="Maximum number of tokens to generate (1-8192); the prompt and the answer must also fit "
-            "the model's context window.",
+            description="Maximum number of tokens to generate (1-8192); the prompt and the answer must also fit the model's context window.",
             default=1024,
             ge=1,
             le=8192,
         ),
         # Gemma 3's recommended sampling: temperature 1.0, top_k 64, top_p 0.95.
         temperature: float = Input(
-            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, "
-            "deterministic).",
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
             default=1.0,
             ge=0.0,
             le=2.0,
         ),
         top_p: float = Input(
-            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose "
-            "probabilities add up to top_p. 1 disables it.",
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
             default=0.95,
             ge=0.01,
             le=1.0,
@@ -77,13 +74,11 @@ class Predictor(BaseRunner):
             le=1000,
         ),
         stop_sequences: str = Input(
-            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to "
-            "200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
             default="",
         ),
         seed: int | None = Input(
-            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the "
-            "seed used is printed in the logs.",
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
             default=None,
             ge=0,
             le=2147483647,

@@ -36,28 +36,24 @@ class Predictor(BaseRunner):
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1),
         system_prompt: str = Input(
-            description="Extra instructions, added after Phi-4's fixed reasoning system prompt (the model's "
-            "template always sends that one; yours goes at the start of the user turn).",
+            description="Extra instructions, added after Phi-4's fixed reasoning system prompt (the model's template always sends that one; yours goes at the start of the user turn).",
             default="",
         ),
         max_new_tokens: int = Input(
-            description="Maximum number of tokens to generate (1-32768); the prompt and the answer must also fit "
-            "the model's context window.",
+            description="Maximum number of tokens to generate (1-32768); the prompt and the answer must also fit the model's context window.",
             default=4096,
             ge=1,
             le=32768,
         ),
         # Phi-4-reasoning's model card: temperature 0.8, top_p 0.95.
         temperature: float = Input(
-            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, "
-            "deterministic).",
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
             default=0.8,
             ge=0.0,
             le=2.0,
         ),
         top_p: float = Input(
-            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose "
-            "probabilities add up to top_p. 1 disables it.",
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
             default=0.95,
             ge=0.01,
             le=1.0,
@@ -69,20 +65,17 @@ class Predictor(BaseRunner):
             le=1000,
         ),
         stop_sequences: str = Input(
-            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to "
-            "200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
             default="",
         ),
         seed: int | None = Input(
-            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the "
-            "seed used is printed in the logs.",
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
             default=None,
             ge=0,
             le=2147483647,
         ),
         show_reasoning: bool = Input(
-            description="Stream the <think>...</think> reasoning before the answer. Off: only the answer is "
-            "returned (it starts once the reasoning ends).",
+            description="Stream the <think>...</think> reasoning before the answer. Off: only the answer is returned (it starts once the reasoning ends).",
             default=True,
         ),
     ) -> ConcatenateIterator[str]:

@@ -46,29 +46,25 @@ class Predictor(BaseRunner):
             description="System prompt that sets the assistant's behaviour. Empty uses the model's own.", default=""
         ),
         mode: str = Input(
-            description="think: reason step by step inside <think>...</think> before answering. "
-            "no_think: answer directly.",
+            description="think: reason step by step inside <think>...</think> before answering. no_think: answer directly.",
             choices=["think", "no_think"],
             default="think",
         ),
         max_new_tokens: int = Input(
-            description="Maximum number of tokens to generate (1-16384); the prompt and the answer must also fit "
-            "the model's context window.",
+            description="Maximum number of tokens to generate (1-16384); the prompt and the answer must also fit the model's context window.",
             default=2048,
             ge=1,
             le=16384,
         ),
         # SmolLM3's model card recommends temperature 0.6, top_p 0.95.
         temperature: float = Input(
-            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, "
-            "deterministic).",
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
             default=0.6,
             ge=0.0,
             le=2.0,
         ),
         top_p: float = Input(
-            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose "
-            "probabilities add up to top_p. 1 disables it.",
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
             default=0.95,
             ge=0.01,
             le=1.0,
@@ -80,13 +76,11 @@ class Predictor(BaseRunner):
             le=1000,
         ),
         stop_sequences: str = Input(
-            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to "
-            "200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
             default="",
         ),
         seed: int | None = Input(
-            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the "
-            "seed used is printed in the logs.",
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
             default=None,
             ge=0,
             le=2147483647,
