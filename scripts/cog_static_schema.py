@@ -128,7 +128,9 @@ _DIGITS = r"[0-9](?:_?[0-9])*"
 _DEC_FLOAT = re.compile(rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?")
 _HEX_FLOAT = re.compile(r"[+-]?0[xX](?:_?[0-9a-fA-F])*(?:\.[0-9a-fA-F_]*)?[pP][+-]?[0-9](?:_?[0-9])*")
 _SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE)
-_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?[0-7])*|[1-9](?:_?[0-9])*)")
+_INT = re.compile(
+    r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?[0-7])*|[1-9](?:_?[0-9])*)"
+)
 
 
 def go_parse_float(text: str) -> float | None:
@@ -223,12 +225,6 @@ class SourceText:
         index = bisect_left(self.token_starts, offset)
         return (self.tokens[index][0], self.tokens[index][2]) if index < len(self.tokens) else None
 
-    def is_parenthesized(self, node: ast.AST, owner_paren: int | None = None) -> bool:
-        """`ast` drops grouping parentheses; tree-sitter keeps them as a parenthesized_expression node.
-        owner_paren: the offset of a bracket that belongs to the enclosing call or tuple, not to the node."""
-        before = self.token_before(self.span(node)[0])
-        return before is not None and before[1] == "(" and before[0] != owner_paren
-
     def comments_between(self, start: int, end: int, children: list[ast.AST]) -> list[int]:
         """Comments tree-sitter would attach to the node spanning start..end, not to one of its children."""
         spans = [self.span(child) for child in children]
@@ -244,6 +240,7 @@ class Module:
     def __init__(self, text: str):
         self.src = SourceText(text)
         self.tree = ast.parse(text)
+        self.parents = {child: node for node in ast.walk(self.tree) for child in ast.iter_child_nodes(node)}
         self.imports = collect_imports(self.tree)
         self.scope = collect_module_scope(self)
         self.registry = collect_input_registry(self)
@@ -251,9 +248,37 @@ class Module:
     def text_of(self, node: ast.AST) -> str:
         return self.src.text_of(node)
 
-    def node_kind(self, node: ast.AST, owner_paren: int | None = None) -> str:
+    def is_parenthesized(self, node: ast.AST) -> bool:
+        """`ast` drops grouping parentheses; tree-sitter keeps them as a parenthesized_expression node. A "("
+        just before the node is its own unless it opens the enclosing call or tuple, or the node starts where
+        its parent starts (then the "(" is the parent's business)."""
+        start = self.src.span(node)[0]
+        before = self.src.token_before(start)
+        if before is None or before[1] != "(":
+            return False
+        parent = self.parents.get(node)
+        if parent is None or not hasattr(parent, "lineno"):
+            return True
+        parent_start = self.src.span(parent)[0]
+        if parent_start == start:
+            return False
+        if isinstance(parent, ast.Call) and before[0] == self.call_paren(parent):
+            return False
+        return not (isinstance(parent, ast.Tuple) and before[0] == parent_start)
+
+    def outer_text(self, node: ast.AST) -> str:
+        """The node's text with its own grouping parentheses, as tree-sitter's Content() gives it."""
+        start, end = self.src.span(node)
+        if self.is_parenthesized(node):
+            while (before := self.src.token_before(start)) and before[1] == "(" and (
+                after := self.src.token_after(end)
+            ) and after[1] == ")":
+                start, end = before[0], after[0] + 1
+        return self.src.data[start:end].decode()
+
+    def node_kind(self, node: ast.AST) -> str:
         """The tree-sitter-python node type Cog's Go code switches on."""
-        if self.src.is_parenthesized(node, owner_paren):
+        if self.is_parenthesized(node):
             return "parenthesized_expression"
         if isinstance(node, ast.Constant):
             value = node.value
@@ -317,9 +342,9 @@ def string_value(module: Module, node: ast.AST) -> GoValue | None:
     return GoValue("str", value, notes)
 
 
-def parse_default_value(module: Module, node: ast.AST, owner_paren: int | None = None) -> GoValue | None:
+def parse_default_value(module: Module, node: ast.AST) -> GoValue | None:
     """parseDefaultValue: literals only, by tree-sitter node type."""
-    kind = module.node_kind(node, owner_paren)
+    kind = module.node_kind(node)
     if kind == "none":
         return GoValue("none")
     if kind in ("true", "false"):
@@ -346,10 +371,9 @@ def parse_default_value(module: Module, node: ast.AST, owner_paren: int | None =
         return None
     if kind == "tuple":
         # Unparseable items are skipped, not fatal.
-        owner = module.src.span(node)[0]
         items, notes = [], []
         for element in node.elts:
-            value = parse_default_value(module, element, owner_paren=owner)
+            value = parse_default_value(module, element)
             if value is None:
                 notes.append((DROPPED, f"tuple item {_short(module.text_of(element))} is not a literal: Cog skips it"))
             else:
@@ -393,15 +417,15 @@ def parse_dict_literal(module: Module, node: ast.Dict) -> GoValue:
     return GoValue("dict", tuple(pairs), tuple(notes))
 
 
-def parse_number_literal(module: Module, node: ast.AST, owner_paren: int | None = None) -> float | None:
+def parse_number_literal(module: Module, node: ast.AST) -> float | None:
     """parseNumberLiteral: strconv.ParseFloat of the node's source text, whatever the node is."""
-    if module.src.is_parenthesized(node, owner_paren):
+    if module.is_parenthesized(node):
         return None
     return go_parse_float(module.text_of(node))
 
 
-def parse_string_literal(module: Module, node: ast.AST, owner_paren: int | None = None) -> GoValue | None:
-    if module.src.is_parenthesized(node, owner_paren):
+def parse_string_literal(module: Module, node: ast.AST) -> GoValue | None:
+    if module.is_parenthesized(node):
         return None
     return string_value(module, node)
 
@@ -452,11 +476,11 @@ def resolve_choices_expr(module: Module, node: ast.AST) -> tuple[list[GoValue], 
 
 def resolve_choices_call(module: Module, call: ast.Call) -> tuple[list[GoValue], tuple] | None:
     """resolveChoicesCall: list(CONST.keys()) or list(CONST.values()) of a same-file dict constant."""
-    if module.text_of(call.func) != "list" or module.src.is_parenthesized(call.func):
+    if module.text_of(call.func) != "list" or module.is_parenthesized(call.func):
         return None
     children = module.argument_children(call)
     inner = children[0] if children else None
-    if not isinstance(inner, ast.Call) or module.node_kind(inner, module.call_paren(call)) != "call":
+    if not isinstance(inner, ast.Call) or module.node_kind(inner) != "call":
         return None
     method = inner.func
     if module.node_kind(method) != "attribute" or module.node_kind(method.value) != "identifier":
@@ -534,7 +558,7 @@ class InputRegistry:
 def is_input_call(module: Module, node: ast.AST) -> bool:
     """isInputCall: a call whose callee text is `Input`, or a name imported as cog's Input (alias included).
     `cog.Input(...)` is not recognised."""
-    if module.node_kind(node) != "call" or module.src.is_parenthesized(node.func):
+    if module.node_kind(node) != "call" or module.is_parenthesized(node.func):
         return False
     name = module.text_of(node.func)
     return name == "Input" or module.imports.get(name) == ("cog", "Input")
@@ -670,13 +694,12 @@ def resolve_input_reference(module: Module, node: ast.AST, param: str) -> InputI
             continue
         value = None
         if isinstance(argument, ast.AST) and not isinstance(argument, ast.keyword):
-            owner = module.call_paren(node)
             if name == "default":
-                value = parse_default_value(module, argument, owner)
+                value = parse_default_value(module, argument)
             elif name == "description":
-                value = parse_string_literal(module, argument, owner)
+                value = parse_string_literal(module, argument)
             else:
-                value = parse_number_literal(module, argument, owner)
+                value = parse_number_literal(module, argument)
         if value is None:
             info.notes.append((DROPPED, "", f"{where} is not a literal: Cog keeps {key}'s own {name}"))
             continue
@@ -1129,7 +1152,7 @@ def derive_input(module: Module, name: str, order: int, annotation: ast.AST, def
     elif (info := resolve_input_reference(module, default, name)) is None:
         value = resolve_default_expr(module, default)
         if value is None:
-            text = module.text_of(default)
+            text = module.outer_text(default)
             hint = module.registry.failures.get(text.split("(")[0])
             message = f"parameter '{name}': default `{text}` cannot be statically resolved"
             raise StaticSchemaError(message + (f" ({hint})" if hint else ""))
@@ -1203,7 +1226,8 @@ def analyze_source(text: str, target: str) -> StaticSchema:
     try:
         if function.returns is None:
             raise StaticSchemaError(f"{function.name}: missing return type annotation")
-        result.output = {"title": "Output", **resolve_output_type(module, parse_type_annotation(module, function.returns))}
+        output = resolve_output_type(module, parse_type_annotation(module, function.returns))
+        result.output = {"title": "Output", **output}
         result.streaming = is_streaming(module, function)
         if result.streaming and result.output.get("x-cog-array-type") != "iterator":
             raise StaticSchemaError(
@@ -1261,7 +1285,8 @@ def openapi_components(result: StaticSchema) -> dict:
             prop.update(item.type.json_schema())
         repetition = item.type.repetition()
         nullable = repetition in ("optional", "optional_repeated") or item.type.nullable
-        # A None default on a bare Secret means "no credential": Cog makes it optional (TestNoneDefaultOnBareSecretIsOptional).
+        # A None default on a bare Secret means "no credential": Cog makes it optional
+        # (TestNoneDefaultOnBareSecretIsOptional).
         if item.type.field_primitive() == "Secret" and repetition == "required" and item.default is not None and (
             item.default.kind == "none"
         ):

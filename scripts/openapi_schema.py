@@ -52,8 +52,8 @@ def declared_none_defaults(source: str, class_name: str) -> set[str]:
         return set()
     args = method.args
     positional = [*args.posonlyargs, *args.args]
-    declared = [*zip(positional[len(positional) - len(args.defaults) :], args.defaults)]
-    declared += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    declared = [*zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)]
+    declared += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
 
     def is_none(node: ast.expr) -> bool:
         if isinstance(node, ast.Call):
