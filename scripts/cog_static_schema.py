@@ -39,10 +39,13 @@ Findings come in three kinds:
              between the outer quotes, so escapes stay unprocessed and implicitly concatenated strings keep the
              quotes and whitespace between their parts
 
-Not emulated (reported as errors that say so): BaseModel / TypedDict / Opaque types, run() inherited from a
-class in another file, Python syntax tree-sitter-python cannot parse. Comments inside literal lists and call
-arguments are emulated the way tree-sitter sees them (as extra children), which decides whether a commented
-`choices=[...]` list resolves.
+Not emulated, reported as errors that say so: BaseModel / TypedDict / Opaque types, run() inherited from a
+class in another file. Not checked at all: @concurrent, and code tree-sitter-python would parse differently
+from CPython (its error recovery).
+Inferred from tree-sitter-python's grammar rather than read in Go: comments are `extras`, named children of
+whatever node surrounds them, so Cog's parseListLiteral fails on a commented `choices=[...]` list and
+resolveInputReference counts a comment among a call's positional arguments; this module follows that reading.
+Where Cog stops at its first error, this module goes on and lists every one, in the order Cog meets them.
 """
 
 import argparse
@@ -557,7 +560,8 @@ class InputRegistry:
 
 def is_input_call(module: Module, node: ast.AST) -> bool:
     """isInputCall: a call whose callee text is `Input`, or a name imported as cog's Input (alias included).
-    `cog.Input(...)` is not recognised."""
+    `cog.Input(...)` is not recognised. Go checks the text before the import, so any callee spelled `Input`
+    counts, wherever it was imported from; this follows Go."""
     if module.node_kind(node) != "call" or module.is_parenthesized(node.func):
         return False
     name = module.text_of(node.func)
@@ -687,6 +691,7 @@ def resolve_input_reference(module: Module, node: ast.AST, param: str) -> InputI
         if keyword.arg is not None:
             bound[keyword.arg] = (module.text_of(keyword.value), keyword.value)
 
+    # Go fills a map: a parameter bound twice keeps its last binding (Python would refuse the call anyway).
     for name, (label, argument) in bound.items():
         where = f"{name}={_short(label)} in {key}(...)"
         if name not in ("default", "description", "ge", "le"):
@@ -1225,6 +1230,7 @@ def analyze_source(text: str, target: str) -> StaticSchema:
     extract_inputs(module, function, result)
     try:
         if function.returns is None:
+            # Go's message is the bare method name (WrapError(ErrMissingReturnType, name)); spelled out here.
             raise StaticSchemaError(f"{function.name}: missing return type annotation")
         output = resolve_output_type(module, parse_type_annotation(module, function.returns))
         result.output = {"title": "Output", **output}
