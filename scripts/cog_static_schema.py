@@ -1268,7 +1268,10 @@ def analyze_deployment(deployment: Path) -> StaticSchema:
     file_name, _, target = ref.partition(":")
     if not file_name or not target:
         return StaticSchema(ref, findings=[Finding(ERROR, f"invalid predict reference '{ref}'")])
-    return analyze_source((deployment / file_name).read_text(), target)
+    source = deployment / file_name
+    if not source.is_file():
+        return StaticSchema(target, findings=[Finding(ERROR, f"failed to read predictor source {source}")])
+    return analyze_source(source.read_text(), target)
 
 
 # --- Cog's OpenAPI layout (openapi_spec.go buildInputSchema) and the comparison ----------------------------------
