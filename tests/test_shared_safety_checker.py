@@ -4,7 +4,14 @@ import pytest
 import torch
 from PIL import Image
 
-from scripts.tiny_models.safety_checker import BLUE, GREEN, RED, build_tiny_nsfw_classifier, build_tiny_safety_checker
+from scripts.tiny_models.safety_checker import (
+    BLUE,
+    CONCEPT_THRESHOLD,
+    GREEN,
+    RED,
+    build_tiny_nsfw_classifier,
+    build_tiny_safety_checker,
+)
 from shared.safety_checker import (
     NSFW_CLASSIFIER,
     SAFETY_CHECKER,
@@ -27,6 +34,8 @@ def model_dirs(tmp_path_factory) -> dict[str, str]:
         "checker": str(build_tiny_safety_checker(root / "checker", flag="red")),
         "classifier": str(build_tiny_nsfw_classifier(root / "classifier", flag="red")),
         "lenient classifier": str(build_tiny_nsfw_classifier(root / "lenient", flag="blue")),
+        "strict checker": str(build_tiny_safety_checker(root / "strict-checker", flag="any")),
+        "strict classifier": str(build_tiny_nsfw_classifier(root / "strict-classifier", flag="any")),
     }
 
 
@@ -48,6 +57,15 @@ def test_red_fixture_is_flagged_and_blue_is_not(checker):
     assert checker.flagged([solid(GREEN)]) == [False]
 
 
+def test_only_a_strong_red_is_flagged_not_a_tint(checker):
+    assert checker.flagged([solid((255, 128, 128)), solid((128, 0, 0)), solid((128, 128, 128))]) == [False] * 3
+
+
+def test_the_strict_tiny_models_flag_everything(model_dirs, monkeypatch):
+    checker = load(monkeypatch, model_dirs["strict checker"], model_dirs["strict classifier"])
+    assert checker.flagged([solid(BLUE), solid(GREEN), solid(RED)]) == [True] * 3
+
+
 def test_a_batch_gets_one_verdict_per_image_in_order(checker):
     images = [solid(BLUE), solid(RED, (1024, 768)), solid(BLUE, (512, 512)), solid(RED)]
     assert checker.flagged(images) == [False, True, False, True]
@@ -62,7 +80,8 @@ def test_loads_the_saved_models_through_the_production_loader(checker):
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
 
     assert isinstance(checker.concepts.model, StableDiffusionSafetyChecker)
-    assert checker.concepts.model.concept_embeds_weights[0].item() == 0.5  # the scripted threshold, loaded
+    # the scripted threshold, loaded back
+    assert checker.concepts.model.concept_embeds_weights[0].item() == pytest.approx(CONCEPT_THRESHOLD)
     assert checker.classifier.model.config.id2label == {0: "normal", 1: "nsfw"}
     assert checker.concepts.dtype == torch.float32 and checker.concepts.model.dtype == torch.float32
 

@@ -5,17 +5,21 @@ concept and 3 special-care embeddings with their thresholds) and a CLIPImageProc
 `build_tiny_nsfw_classifier`: a ViTForImageClassification labelled like Falconsai/nsfw_image_detection
 ("normal", "nsfw") and a ViTImageProcessor.
 
-Both towers are scripted to compute an image's colour balance, so the verdict follows from the construction:
-- each patch embeds as [mean red, mean blue, 0, ...] of its normalized pixels; the class token and every
-  position embedding are zero;
+Both towers are scripted to measure how red an image is, so the verdict follows from the construction, not
+from the random weights (every weight on the path below is set):
+- each patch embeds as [mean red, mean blue, 1, 0, ...] of its normalized pixels (the 1 comes from the
+  position embeddings, so that after layer norm a faint colour cast stays faint); the class token is
+  [0, 0, 1, 0, ...];
 - one encoder layer whose queries and keys are zero attends uniformly, so the class token receives the mean
-  of the (layer-normed) patch embeddings; value and output projections are the identity, the MLP's output
-  projection is zero;
-- the final layer norm leaves u = normalize([r, b, 0, ...]) in the class token.
-The checker's first concept embedding is e0 - e1, so cos(u, concept) = (r - b) / (std * sqrt(2 * width)):
-about +0.99 for solid red, -0.99 for solid blue, whatever the random weights elsewhere. Its threshold is 0.5;
-the 16 other concepts and the 3 special-care embeddings have threshold 2, which no cosine reaches. The
-classifier's "nsfw" logit is 8 * (u0 - u1) against 0 for "normal". `flag="blue"` flips both signs.
+  of the (layer-normed) tokens; value and output projections are the identity, the MLP's output projection
+  is zero; the final layer norm leaves a vector u whose u0 - u1 grows with (red - blue);
+- checker: the first concept embedding is e0 - e1 with threshold 0.35. Cosines: solid red 0.445, dark red
+  or pink about 0.27, grey, white, black or green within 0.08 of 0, solid blue -0.46, the tiny FLUX
+  pipeline's outputs below 0.03. The 16 other concepts and the 3 special-care embeddings have threshold 2,
+  which no cosine reaches;
+- classifier: "nsfw" logit 8 * (u0 - u1) - 16 against 0 for "normal": solid red +24, pink +8, tiny FLUX
+  outputs below -9, solid blue -56.
+`flag="blue"` flips the colour; `flag="any"` flags every image (for tests of what happens then).
 """
 
 from pathlib import Path
@@ -32,6 +36,8 @@ from transformers import (
 IMAGE_SIZE, PATCH_SIZE, WIDTH = 32, 16, 32
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 UNREACHABLE = 2.0  # a cosine is at most 1
+CONCEPT_THRESHOLD = 0.35
+FLAGS = ("red", "blue", "any")
 
 
 def build_tiny_safety_checker(out_dir: str | Path, flag: str = "red", seed: int = 0) -> Path:
@@ -53,7 +59,7 @@ def build_tiny_safety_checker(out_dir: str | Path, flag: str = "red", seed: int 
     with torch.no_grad():
         _embed_colour_balance(tower.embeddings.patch_embedding)
         tower.embeddings.class_embedding.zero_()
-        tower.embeddings.position_embedding.weight.zero_()
+        _add_constant_channel(tower.embeddings.position_embedding.weight)
         _attend_uniformly(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
                           layer.self_attn.out_proj, layer.mlp.fc2)
         checker.visual_projection.weight.copy_(torch.eye(config.projection_dim, WIDTH))
@@ -61,7 +67,7 @@ def build_tiny_safety_checker(out_dir: str | Path, flag: str = "red", seed: int 
         checker.concept_embeds[0, :2] = _red_direction(flag)
         checker.concept_embeds[1:] = torch.randn_like(checker.concept_embeds[1:])
         checker.concept_embeds_weights.fill_(UNREACHABLE)
-        checker.concept_embeds_weights[0] = 0.5
+        checker.concept_embeds_weights[0] = -UNREACHABLE if flag == "any" else CONCEPT_THRESHOLD
         checker.special_care_embeds.copy_(torch.randn_like(checker.special_care_embeds))
         checker.special_care_embeds_weights.fill_(UNREACHABLE)
     checker.save_pretrained(out_dir)
@@ -84,13 +90,17 @@ def build_tiny_nsfw_classifier(out_dir: str | Path, flag: str = "red", seed: int
     with torch.no_grad():
         _embed_colour_balance(embeddings.patch_embeddings.projection)
         embeddings.cls_token.zero_()
-        embeddings.position_embeddings.zero_()
+        _add_constant_channel(embeddings.position_embeddings[0])
         attention = layer.attention
         _attend_uniformly(attention.attention.query, attention.attention.key, attention.attention.value,
                           attention.output.dense, layer.output.dense)
         classifier.classifier.weight.zero_()
         classifier.classifier.bias.zero_()
-        classifier.classifier.weight[1, :2] = 8.0 * _red_direction(flag)
+        if flag == "any":
+            classifier.classifier.bias[1] = 1.0
+        else:
+            classifier.classifier.weight[1, :2] = 8.0 * _red_direction(flag)
+            classifier.classifier.bias[1] = -16.0
     classifier.save_pretrained(out_dir)
     # The real classifier's processor resizes straight to a square, without cropping.
     ViTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(out_dir)
@@ -98,9 +108,9 @@ def build_tiny_nsfw_classifier(out_dir: str | Path, flag: str = "red", seed: int
 
 
 def _red_direction(flag: str) -> torch.Tensor:
-    if flag not in ("red", "blue"):
-        raise ValueError(f"flag must be red or blue, got {flag!r}")
-    return torch.tensor([1.0, -1.0]) if flag == "red" else torch.tensor([-1.0, 1.0])
+    if flag not in FLAGS:
+        raise ValueError(f"flag must be one of {FLAGS}, got {flag!r}")
+    return torch.tensor([-1.0, 1.0]) if flag == "blue" else torch.tensor([1.0, -1.0])
 
 
 def _embed_colour_balance(patch_conv: torch.nn.Conv2d) -> None:
@@ -111,6 +121,12 @@ def _embed_colour_balance(patch_conv: torch.nn.Conv2d) -> None:
     patch_conv.weight[1, 2] = 1.0 / pixels
     if patch_conv.bias is not None:
         patch_conv.bias.zero_()
+
+
+def _add_constant_channel(position_embeddings: torch.Tensor) -> None:
+    """Every token gets 1 in channel 2: against it, a faint colour cast stays faint after layer norm."""
+    position_embeddings.zero_()
+    position_embeddings[:, 2] = 1.0
 
 
 def _attend_uniformly(query, key, value, output, mlp_out) -> None:
