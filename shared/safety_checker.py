@@ -6,6 +6,10 @@ both flag it.
    its own threshold. It errs on the side of flagging.
 2. Falconsai/nsfw_image_detection, a ViT-base classifier ("normal" / "nsfw"), asked only about the images the
    first flagged; it overrules the false positives.
+
+Cost (counted with torch's FlopCounterMode on the real architectures): 156 GFLOP per image for the checker,
+34 GFLOP per flagged image for the classifier, against roughly 3 PFLOP for one 1024x1024 FLUX.1-dev image
+at 28 steps. Weights in fp16: 0.61 GB and 0.17 GB.
 """
 
 import logging
