@@ -23,7 +23,7 @@ from scripts.cog_server import DEPLOYMENTS, CogServer
 EXAMPLES_PER_DEPLOYMENT = 12
 # Upper bounds that keep one request well under a second or two on CPU with a tiny model.
 CAPS = {"max_new_tokens": 4, "num_inference_steps": 2, "num_outputs": 2, "width": 128, "height": 128}
-CHEAP_CHOICES = {"aspect_ratio": ["custom", "match_input_image"]}
+CHEAP_CHOICES = {"aspect_ratio": ["custom"]}
 
 
 def png_data_uri(size=(48, 32)) -> str:
@@ -77,6 +77,8 @@ def values_for(field: str, spec: dict) -> st.SearchStrategy:
 def requests_for(name: str) -> st.SearchStrategy:
     properties = input_schema(name)
     required = {field for field, spec in properties.items() if "default" not in spec and not spec.get("nullable")}
+    # The capped fields are always sent: left out, their defaults (1024x1024, 28 steps) would be the slow path.
+    required |= (set(CAPS) | set(CHEAP_CHOICES)) & set(properties)
     valid = st.fixed_dictionaries(
         {field: values_for(field, properties[field]) for field in required},
         optional={field: values_for(field, spec) for field, spec in properties.items() if field not in required},

@@ -17,6 +17,7 @@ from shared.pruning import PruneSettings, prune
 from shared.quantization import quantize_int8_weight_only
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
+from shared.stop_sequences import parse_stop_sequences
 from shared.text_generation import Sampling, TextGenerator
 
 GEMMA3 = ModelSource(
@@ -85,6 +86,7 @@ class Predictor(BaseRunner):
         ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
+        stops = parse_stop_sequences(stop_sequences)
         content = [{"type": "image", "image": load_image(image, "image")}] if image else []
         content.append({"type": "text", "text": prompt})
         messages = [{"role": "user", "content": content}]
@@ -96,4 +98,4 @@ class Predictor(BaseRunner):
         ).to(self.generator.device)
         model_inputs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model_inputs.items()}
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(self.generator, model_inputs, sampling, self.record_metric, save_as="gemma3")
+        yield from stream_text(self.generator, model_inputs, sampling, self.record_metric, "gemma3", stops)

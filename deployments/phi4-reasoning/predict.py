@@ -12,6 +12,7 @@ from shared.model_source import ModelSource
 from shared.reasoning import visible_text
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
+from shared.stop_sequences import parse_stop_sequences
 from shared.text_generation import Sampling, TextGenerator
 
 PHI4 = ModelSource(
@@ -80,9 +81,12 @@ class Predictor(BaseRunner):
         ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
+        stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
         user_turn = f"{system_prompt.strip()}\n\n{prompt}" if system_prompt.strip() else prompt
         text = self.generator.render([{"role": "user", "content": user_turn}])
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        pieces = stream_text(self.generator, self.generator.encode(text), sampling, self.record_metric, "phi4")
-        yield from visible_text(pieces, show_reasoning)
+        yield from stream_text(
+            self.generator, self.generator.encode(text), sampling, self.record_metric, "phi4", stops,
+            shape=lambda raw: visible_text(raw, show_reasoning),
+        )

@@ -11,6 +11,7 @@ from shared.model_source import ModelSource
 from shared.quantization import quantize_hqq
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
+from shared.stop_sequences import parse_stop_sequences
 from shared.text_generation import Sampling, TextGenerator
 
 SMOLLM3 = ModelSource(
@@ -87,11 +88,12 @@ class Predictor(BaseRunner):
         ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
+        stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
         messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
         messages.append({"role": "user", "content": prompt})
         text = self.generator.render(messages, enable_thinking=mode == "think")
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
         yield from stream_text(
-            self.generator, self.generator.encode(text), sampling, self.record_metric, save_as="smollm3"
+            self.generator, self.generator.encode(text), sampling, self.record_metric, "smollm3", stops
         )
