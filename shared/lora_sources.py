@@ -99,28 +99,39 @@ def _local_file(reference: LoraReference, cache: LoraCache, field: str) -> Path:
 def _from_hugging_face(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
     """Keyed on the file's ETag (its content hash on the Hub): a branch that moves to new weights is fetched
     again, an unchanged one costs one HEAD request."""
+    try:
+        return _hub_download(reference, cache, token, field)
+    except LoraSourceError:
+        raise
+    except Exception as error:
+        message = _hub_failure(error, reference)
+        if message is None:
+            raise
+        raise LoraSourceError(f"{field}: {message}") from None
+
+
+def _hub_download(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
     endpoint = cache.settings.hf_endpoint
-    with _hub_errors(reference, field):
-        filename = reference.filename or _only_safetensors_file(reference, endpoint, token, field)
-        url = hf_hub_url(reference.repo, filename, revision=reference.revision, endpoint=endpoint)
-        meta = get_hf_file_metadata(url, token=token, timeout=cache.settings.timeout)
-        key = f"hf:{endpoint}:" + (meta.etag or f"{reference.repo}@{meta.commit_hash}/{filename}")
-        cached = cache.lookup(key)
-        if cached is not None:
-            return cached
-        _check_size(meta.size, cache.settings, field, reference.describe())
+    filename = reference.filename or _only_safetensors_file(reference, endpoint, token, field)
+    url = hf_hub_url(reference.repo, filename, revision=reference.revision, endpoint=endpoint)
+    meta = get_hf_file_metadata(url, token=token, timeout=cache.settings.timeout)
+    key = f"hf:{endpoint}:" + (meta.etag or f"{reference.repo}@{meta.commit_hash}/{filename}")
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached
+    _check_size(meta.size, cache.settings, field, reference.describe())
 
-        def fill(partial: Path) -> None:
-            with tempfile.TemporaryDirectory(dir=partial.parent) as local_dir:
-                downloaded = hf_hub_download(
-                    reference.repo, filename, revision=meta.commit_hash or reference.revision, token=token,
-                    endpoint=endpoint, local_dir=local_dir, etag_timeout=cache.settings.timeout,
-                )
-                shutil.move(downloaded, partial)
+    def fill(partial: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=partial.parent) as local_dir:
+            downloaded = hf_hub_download(
+                reference.repo, filename, revision=meta.commit_hash or reference.revision, token=token,
+                endpoint=endpoint, local_dir=local_dir, etag_timeout=cache.settings.timeout,
+            )
+            shutil.move(downloaded, partial)
 
-        return cache.store(key, fill, field, f"{reference.repo}/{filename}")
+    return cache.store(key, fill, field, f"{reference.repo}/{filename}")
 
 
 def _only_safetensors_file(reference: LoraReference, endpoint: str, token: str | None, field: str) -> str:
@@ -139,42 +150,28 @@ def _only_safetensors_file(reference: LoraReference, endpoint: str, token: str |
                           f"name one as {reference.repo}/<file>")
 
 
-class _hub_errors:
-    """Translate huggingface_hub's and httpx's exceptions into `<field>: ...` messages."""
+def _hub_failure(error: Exception, reference: LoraReference) -> str | None:
+    """What went wrong, in words, for huggingface_hub's and httpx's exceptions; None for anything else."""
+    import httpx
+    from huggingface_hub import errors
 
-    def __init__(self, reference: LoraReference, field: str):
-        self.reference, self.field = reference, field
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if error is None or isinstance(error, LoraSourceError):
-            return False
-        import httpx
-        from huggingface_hub import errors
-
-        what = self.reference.describe()
-        if isinstance(error, errors.GatedRepoError):
-            message = f"{self.reference.repo} is gated on Hugging Face (accept its terms on the Hub and give hf_api_token)"
-        elif isinstance(error, errors.RepositoryNotFoundError):
-            message = f"no Hugging Face repo {self.reference.repo}, or it is private (check the name; give " \
-                      "hf_api_token for a private repo)"
-        elif isinstance(error, errors.RevisionNotFoundError):
-            message = f"{self.reference.repo} has no revision {self.reference.revision!r} (a branch, tag or " \
-                      "commit of the repo is accepted)"
-        elif isinstance(error, errors.RemoteEntryNotFoundError):
-            message = f"{what}: no such file in the repo (a .safetensors file in the repo is accepted)"
-        elif isinstance(error, errors.OfflineModeIsEnabled):
-            message = "Hugging Face downloads are off on this server (HF_HUB_OFFLINE) (a file under LORA_LOCAL_DIR " \
-                      "or a built-in style is accepted)"
-        elif isinstance(error, errors.HfHubHTTPError) and error.response is not None:
-            message = f"Hugging Face answered HTTP {error.response.status_code} for {what} (try again later)"
-        elif isinstance(error, (httpx.TransportError, errors.LocalEntryNotFoundError)):
-            message = f"could not reach Hugging Face for {what} ({type(error).__name__}; try again later)"
-        else:
-            return False
-        raise LoraSourceError(f"{self.field}: {message}") from None
+    what, repo = reference.describe(), reference.repo
+    if isinstance(error, errors.GatedRepoError):
+        return f"{repo} is gated on Hugging Face (accept its terms on the Hub and give hf_api_token)"
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return f"no Hugging Face repo {repo}, or it is private (check the name; give hf_api_token for a private repo)"
+    if isinstance(error, errors.RevisionNotFoundError):
+        return f"{repo} has no revision {reference.revision!r} (a branch, tag or commit of the repo is accepted)"
+    if isinstance(error, errors.RemoteEntryNotFoundError):
+        return f"{what}: no such file in the repo (a .safetensors file in the repo is accepted)"
+    if isinstance(error, errors.OfflineModeIsEnabled):
+        return ("Hugging Face downloads are off on this server (HF_HUB_OFFLINE) (a file under LORA_LOCAL_DIR or a "
+                "built-in style is accepted)")
+    if isinstance(error, errors.HfHubHTTPError) and error.response is not None:
+        return f"Hugging Face answered HTTP {error.response.status_code} for {what} (try again later)"
+    if isinstance(error, (httpx.TransportError, errors.LocalEntryNotFoundError)):
+        return f"could not reach Hugging Face for {what} ({type(error).__name__}; try again later)"
+    return None
 
 
 # ---- civitai --------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """LoRA references in every form users paste, resolved against a loopback stand-in for the Hub, civitai and any
 web server; the checked on-disk cache; files on the server refused unless under LORA_LOCAL_DIR."""
 
+import hashlib
 import logging
 import os
 import re
@@ -426,3 +427,75 @@ def test_refused_reply_kinds_are_not_cached(web, cache):
     url = web.serve("/gone/lora.safetensors", Reply(status=410))
     with pytest.raises(LoraSourceError, match="answered HTTP 410: no such file"):
         resolve_lora(url, cache)
+
+
+# ---- through the real Cog server, with the token as a Secret input ---------------------------------------------
+
+PREDICTOR = """
+    import hashlib
+
+    from cog import BaseRunner, Input, Secret
+
+    from shared.lora_sources import LoraCache, resolve_lora
+
+
+    class Predictor(BaseRunner):
+        def setup(self):
+            self.cache = LoraCache()
+
+        def run(
+            self,
+            lora_weights: str = Input(description="A LoRA"),
+            civitai_api_token: Secret | None = Input(default=None, description="civitai token"),
+        ) -> str:
+            path = resolve_lora(lora_weights, self.cache, civitai_token=civitai_api_token)
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+"""
+
+
+@pytest.fixture(scope="module")
+def lora_server(web, tmp_path_factory):
+    from scripts.cog_server import CogServer
+    from tests.throwaway_deployment import throwaway_deployment
+
+    folder = throwaway_deployment(tmp_path_factory.mktemp("lora-deployment"), PREDICTOR)
+    env = {"LORA_CACHE_DIR": str(folder / "cache"), "HF_ENDPOINT": web.url, "CIVITAI_API_BASE": web.url,
+           "MAX_LORA_RANK": "8", "CIVITAI_API_TOKEN": "", "HF_TOKEN": ""}
+    with CogServer(folder, env=env) as server:
+        yield server
+
+
+def sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def test_server_resolves_civitai_with_a_secret_and_never_shows_it(web, lora_server):
+    web.civitai_token = "civitai_secret_789"
+    try:
+        denied = lora_server.predict(lora_weights="civitai.com/models/1001")
+        assert denied["status"] == "failed" and "civitai_api_token" in denied["error"]
+        lora_server.wait_until_ready(timeout=10)
+        result = lora_server.predict(lora_weights="civitai.com/models/1001", civitai_api_token="civitai_secret_789")
+    finally:
+        web.civitai_token = None
+    assert result["status"] == "succeeded" and result["output"] == sha(CIVITAI_LATEST), result
+    assert "civitai_secret_789" not in str(result) and "civitai_secret_789" not in lora_server.log_tail(10**6)
+
+
+def test_server_refuses_server_files_and_heals_a_broken_url(web, lora_server):
+    refused = lora_server.predict(lora_weights="/etc/passwd")
+    assert refused["status"] == "failed" and "lora_weights: files on the server are not accepted" in refused["error"]
+    lora_server.wait_until_ready(timeout=10)
+    url = web.serve("/server-flaky/lora.safetensors", b"truncated", lora_bytes(seed=30))
+    broken = lora_server.predict(lora_weights=url)
+    assert broken["status"] == "failed" and "is not a readable LoRA file" in broken["error"]
+    lora_server.wait_until_ready(timeout=10)
+    fixed = lora_server.predict(lora_weights=url)
+    assert fixed["status"] == "succeeded" and fixed["output"] == sha(lora_bytes(seed=30))
+
+
+def test_tokens_go_only_to_their_own_service(web, cache):
+    url = web.serve("/third-party/lora.safetensors", lora_bytes(seed=40))
+    resolve_lora(url, cache, hf_token=Secret("hf_secret_token_123"), civitai_token=Secret("civitai_secret_456"))
+    sent = [r for r in web.requests if r.path == "/third-party/lora.safetensors"]
+    assert sent and all("Authorization" not in r.headers for r in sent)
