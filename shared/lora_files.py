@@ -3,9 +3,6 @@
 import re
 from pathlib import Path
 
-import torch
-from safetensors import safe_open
-
 from shared.lora_references import LoraSourceError
 
 # Down/A and up/B matrices in the diffusers/PEFT, Kohya and XLabs spellings.
@@ -16,6 +13,9 @@ _UP = re.compile(r"^(.+?)\.?(?:lora_B|lora_up|lora\.up|up)\.weight$")
 def check_lora_file(path: Path, max_rank: int, field: str = "lora_weights", name: str = "the file") -> None:
     """Raise LoraSourceError unless the safetensors header parses, every tensor reads, every value is finite,
     and each down/up pair is 2-D with a shared rank of at most `max_rank`."""
+    import torch  # here, not at the top: parsing references (and the input schema, via styles) needs no torch
+    from safetensors import safe_open
+
     unreadable = f"{field}: {name} is not a readable LoRA file"
     try:
         with safe_open(str(path), framework="pt") as handle:
