@@ -177,7 +177,7 @@ def _hub_failure(error: Exception, reference: LoraReference) -> str | None:
 # ---- civitai --------------------------------------------------------------------------------------------------
 
 def _from_civitai(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
-    """A model version's files don't change once published: keyed on the version (and the file picked)."""
+    """A model version's files don't change once published: keyed on the version id."""
     base = cache.settings.civitai_base
     headers = {"Authorization": f"Bearer {token}"} if token else {}  # civitai's preferred form: never in a URL
     version, query = reference.revision, ""
@@ -298,7 +298,8 @@ def _write_body(response: requests.Response, partial: Path, settings: LoraSettin
     except requests.RequestException as error:
         raise LoraSourceError(f"{field}: the download of {what} broke off ({type(error).__name__}; try again "
                               "later)") from None
-    return {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
+    validators = {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
+    return {name: value for name, value in validators.items() if value}
 
 
 def _check_size(size: int | None, settings: LoraSettings, field: str, what: str) -> None:

@@ -499,3 +499,10 @@ def test_tokens_go_only_to_their_own_service(web, cache):
     resolve_lora(url, cache, hf_token=Secret("hf_secret_token_123"), civitai_token=Secret("civitai_secret_456"))
     sent = [r for r in web.requests if r.path == "/third-party/lora.safetensors"]
     assert sent and all("Authorization" not in r.headers for r in sent)
+
+
+def test_a_url_without_validators_is_served_from_the_cache(web, cache):
+    url = web.serve("/no-etag/lora.safetensors", Reply(body=lora_bytes(seed=50), headers={"ETag": ""}))
+    first = resolve_lora(url, cache)
+    requests_before = len(web.requests)
+    assert resolve_lora(url, cache) == first and len(web.requests) == requests_before
