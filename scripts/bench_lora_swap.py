@@ -21,12 +21,13 @@ from scripts.tiny_models.flux_loras import build_tiny_loras
 from shared.compile import compiled_graph_count
 from shared.flux import FluxEngine, ImageRequest
 from shared.flux_settings import FluxSettings
+from shared.lora_cache import LoraSettings
 
 REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.5, seed=0)
 
 
-def fresh_engine(flux_dir: Path, styles_dir: Path) -> FluxEngine:
-    settings = FluxSettings(quantize="int8", max_lora_rank=8, warmup_size=64, style_loras_dir=styles_dir)
+def fresh_engine(flux_dir: Path) -> FluxEngine:
+    settings = FluxSettings(quantize="int8", warmup_size=64, lora=LoraSettings(max_rank=8))
     engine = FluxEngine(settings, torch.device("cpu"))
     engine.load(flux_dir)
     engine.warm_up()
@@ -80,7 +81,7 @@ def main() -> None:
         rows = []
         for method in ("hotswap", "unload+load", "set_adapters"):
             torch._dynamo.reset()
-            engine = fresh_engine(flux_dir, loras["styles"])
+            engine = fresh_engine(flux_dir)
             rows.append(run_method(method, engine, loras, args.switches))
             print(rows[-1], flush=True)
     cpu = platform.processor() or platform.machine()

@@ -17,13 +17,14 @@ from shared.flux_hardware import choose_attention, choose_quantization, probe
 from shared.flux_quantization import load_transformer
 from shared.flux_settings import ATTENTION_BACKENDS, FluxSettings
 from shared.lora import NONE, LoraRefused, LoraSlots
+from shared.lora_cache import lora_identity
 from shared.model_source import ModelSource
 
 logger = logging.getLogger(__name__)
 
 FLUX_DEV = ModelSource(
     repo_id="black-forest-labs/FLUX.1-dev",
-    revision=os.environ.get("FLUX_REVISION", "main"),
+    revision=os.environ.get("FLUX_REVISION", "3de623fc3c33e44ffbe2bad470d0f45bccf2eb21"),
     local_dir_env="FLUX_MODEL_DIR",
     gated=True,
     allow_patterns=("*.json", "*.txt", "*.model", "transformer/*", "vae/*", "text_encoder/*", "text_encoder_2/*",
@@ -48,18 +49,23 @@ class ImageRequest:
 
 @dataclass(frozen=True)
 class LoraChoice:
-    """What a slot should hold: `key` names it (a reference as the user gave it, `style:<name>`, or `none`)."""
+    """What a slot should hold. `name` is what the user asked for, safe to show (a reference without its URL
+    query, `style:<name>`, or `none`); the slot is keyed on the file's identity, so a file that changed behind
+    the same name is swapped in again."""
 
-    key: str = NONE
+    name: str = NONE
     scale: float = 1.0
     path: Path | None = None  # the LoRA file; None for an empty slot
+
+    def key(self) -> str:
+        return NONE if self.path is None else lora_identity(self.path)
 
 
 class SlotRefused(LoraRefused):
     """A LoRA refused for one slot; every slot still holds what it held before the request."""
 
     def __init__(self, slot: str, choice: LoraChoice, reason: str):
-        super().__init__(f"{slot}: {choice.key} can't be used: {reason}")
+        super().__init__(f"{slot}: {choice.name} can't be used: {reason}")
         self.slot, self.choice = slot, choice
 
 
@@ -84,7 +90,7 @@ class FluxEngine:
         # The VAE decoder is convolutions over 1 MP images: channels_last is the layout cuDNN runs fastest.
         self.text2img.vae.to(memory_format=torch.channels_last)
         self.img2img = FluxImg2ImgPipeline.from_pipe(self.text2img)  # same modules, no copy
-        self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.max_lora_rank)
+        self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.lora.max_rank)
         self.lora.prepare()
         if self.settings.compile:
             # In place: a torch.compile(module) wrapper would recompile on every hot-swap.
@@ -101,7 +107,7 @@ class FluxEngine:
     def use_loras(self, choices: Mapping[str, LoraChoice]) -> None:
         """Make each slot hold its choice. Every new LoRA is read and checked before any slot is swapped, so
         a refused one (SlotRefused) leaves every slot as it was."""
-        changes = {slot: c for slot, c in choices.items() if self.lora.live[slot] != (c.key, c.scale)}
+        changes = {slot: c for slot, c in choices.items() if self.lora.live[slot] != (c.key(), c.scale)}
         fitted = {}
         for slot, choice in changes.items():
             try:
@@ -109,7 +115,8 @@ class FluxEngine:
             except LoraRefused as error:
                 raise SlotRefused(slot, choice, str(error)) from None
         for slot, choice in changes.items():
-            self.lora.swap(slot, choice.key, fitted[slot], choice.scale)
+            self.lora.swap(slot, choice.key(), fitted[slot], choice.scale)
+            logger.info("LoRA %s: %s (scale %.2f)", slot, choice.name, choice.scale)
 
     def read_lora(self, path: Path) -> dict[str, torch.Tensor]:
         """A diffusers-format state dict (Kohya, XLabs, ... converted) with each layer's alpha/rank folded in."""

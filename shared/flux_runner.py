@@ -17,7 +17,7 @@ from shared.compile import compiled_graph_count
 from shared.flux import FLUX_DEV, FluxEngine, ImageRequest, LoraChoice, SlotRefused
 from shared.flux_settings import FluxSettings
 from shared.image_outputs import save_image
-from shared.lora_sources import LoraCache, resolve_lora, resolve_style
+from shared.lora_sources import LoraCache, parse_reference, resolve_lora, resolve_style
 from shared.metrics import RecordMetric, record_metrics
 from shared.outputs import output_dir
 from shared.runtime import PredictionTimer, begin_setup, seed_everything
@@ -47,6 +47,7 @@ class FluxRequest:
     image: Image.Image | None = field(default=None, repr=False)  # image-to-image only
     strength: float | None = None  # image-to-image only
     hf_token: str | None = field(default=None, repr=False)
+    civitai_token: str | None = field(default=None, repr=False)
 
 
 class FluxRunner:
@@ -64,7 +65,7 @@ class FluxRunner:
         engine = FluxEngine(settings, device)
         engine.load(FLUX_DEV.resolve(token))
         engine.warm_up()
-        return cls(engine, LoraCache(settings.lora_cache_dir, settings.lora_cache_size), token)
+        return cls(engine, LoraCache(settings.lora), token)
 
     def render(self, request: FluxRequest, record_metric: RecordMetric) -> list[Path]:
         timer = PredictionTimer(self.engine.device)
@@ -101,32 +102,24 @@ class FluxRunner:
 
     def _first_slot(self, request: FluxRequest, style: Style | None) -> LoraChoice:
         """`lora_weights` when given, else the style's LoRA, else nothing."""
-        reference = request.lora_weights.strip()
-        if reference:
-            token = request.hf_token or self.token
-            return LoraChoice(reference, request.lora_scale, resolve_lora(reference, self.lora_cache, token))
+        if request.lora_weights.strip():
+            return self._reference(request.lora_weights, request.lora_scale, "lora_weights", request)
         if style is not None:
-            return LoraChoice(f"style:{style.name}", request.lora_scale, self._style_file(style))
+            return LoraChoice(f"style:{style.name}", request.lora_scale,
+                              resolve_style(style, self.lora_cache, self.token))
         return LoraChoice()
 
-    def _style_file(self, style: Style) -> Path:
-        directory = self.engine.settings.style_loras_dir
-        if directory is not None:
-            path = directory / f"{style.name}.safetensors"
-            if not path.is_file():
-                raise FileNotFoundError(f"style {style.name}: {path} not found (FLUX_STYLE_LORAS_DIR is set)")
-            return path
-        return resolve_style(style, self.lora_cache, self.token)
+    def _reference(self, reference: str, scale: float, field: str, request: FluxRequest) -> LoraChoice:
+        path = resolve_lora(reference, self.lora_cache, request.hf_token, request.civitai_token, field=field)
+        return LoraChoice(parse_reference(reference, field).describe(), scale, path)
 
     def _use(self, choices: dict[str, LoraChoice]) -> None:
         try:
             self.engine.use_loras(choices)
         except SlotRefused as refused:
             # A downloaded file the engine can't use would be refused again on every request: evict it.
-            path = refused.choice.path
-            discard = getattr(self.lora_cache, "discard", None)
-            if discard is not None and path is not None and path.is_relative_to(self.lora_cache.directory):
-                discard(path)
+            if refused.choice.path is not None:
+                self.lora_cache.discard(refused.choice.path)
             raise
 
 
@@ -136,5 +129,5 @@ def _lora_parameters(choices: dict[str, LoraChoice]) -> dict:
     parameters = {}
     for slot, choice in choices.items():
         name = "lora" if slot == "lora_weights" else slot
-        parameters[name], parameters[f"{name}_scale"] = choice.key, choice.scale
+        parameters[name], parameters[f"{name}_scale"] = choice.name, choice.scale
     return parameters

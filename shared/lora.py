@@ -49,7 +49,7 @@ Fitted = dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer -> (A, B) of a Lo
 
 class LoraSlots:
     """Owns the pipeline's LoRA slots (one PEFT adapter each, named after the slot) and knows which LoRA is
-    live in each, as (key, scale); key `none` is an empty slot."""
+    live in each, as (key, scale): the key is the caller's identity of the LoRA, `none` an empty slot."""
 
     def __init__(self, pipe, slots: tuple[str, ...], max_rank: int):
         self.pipe = pipe
@@ -123,4 +123,4 @@ class LoraSlots:
             full[f"transformer.{name}.lora_B.weight"] = b
         self.pipe.load_lora_weights(full, adapter_name=slot, hotswap=True)
         self.live[slot] = (key, scale)
-        logger.info("LoRA live in %s: %s (scale %.2f)", slot, key, scale)
+        logger.info("LoRA slot %s: %d layers live (scale %.2f)", slot, len(fitted), scale)

@@ -54,6 +54,7 @@ def flux_env(tiny_flux, tiny_loras) -> dict[str, str]:
     return {
         "FLUX_MODEL_DIR": str(tiny_flux),
         "FLUX_STYLE_LORAS_DIR": str(tiny_loras["styles"]),
+        "LORA_LOCAL_DIR": str(tiny_loras["custom"].parent),  # requests may name LoRA files only under it
         "DEVICE": "cpu",
         "WARMUP_SIZE": "64",
         "MAX_LORA_RANK": "8",

@@ -121,7 +121,8 @@ def test_unknown_lora_reference_is_explained(server):
         ({"guidance": 11}, "guidance"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"style": "Baroque"}, "style"),
-        ({"lora_scale": 3}, "lora_scale"),
+        ({"lora_scale": 3.5}, "lora_scale"),
+        ({"lora_scale": -1.5}, "lora_scale"),
     ],
 )
 def test_out_of_range_input_is_422(server, inputs, field):

@@ -9,7 +9,8 @@ import io
 import pytest
 from PIL import Image
 
-from scripts.cog_server import CogServer, output_text
+from scripts.cog_server import CogServer
+from tests.cog_client import output_text
 
 
 def data_uri(payload: bytes, mime: str) -> str:

@@ -7,6 +7,7 @@ from shared.compile import compiled_graph_count
 from shared.flux import FluxEngine, ImageRequest, LoraChoice
 from shared.flux_hardware import Accelerator, choose_attention, choose_quantization
 from shared.flux_settings import FluxSettings
+from shared.lora_cache import LoraSettings, lora_identity
 from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
 
 REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.5, seed=0)
@@ -14,7 +15,7 @@ REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.
 
 @pytest.fixture(scope="module")
 def engine(tiny_flux, tiny_loras):
-    settings = FluxSettings(max_lora_rank=8, warmup_size=64, style_loras_dir=tiny_loras["styles"])
+    settings = FluxSettings(warmup_size=64, lora=LoraSettings(max_rank=8))
     engine = FluxEngine(settings, torch.device("cpu"))
     engine.load(tiny_flux)
     engine.warm_up()
@@ -42,7 +43,7 @@ def test_no_recompile_across_pipelines_and_swaps(engine, tiny_loras):
     finally:
         torch.compiler.set_stance("default")
     assert compiled_graph_count() == graphs
-    assert engine.lora.live["lora_weights"] == (str(tiny_loras["custom"]), 0.7)
+    assert engine.lora.live["lora_weights"] == (lora_identity(tiny_loras["custom"]), 0.7)
 
 
 def test_text_and_image_pipelines_share_one_transformer(engine):
@@ -123,15 +124,15 @@ def test_an_explicit_choice_the_device_can_run_is_kept():
 
 def test_settings_are_read_once_from_the_environment(tmp_path):
     settings = FluxSettings.from_env({
-        "FLUX_QUANTIZE": "none", "FLUX_ATTENTION": "cudnn", "COMPILE": "0", "MAX_LORA_RANK": "16",
-        "WARMUP_SIZE": "512", "LORA_CACHE_DIR": str(tmp_path), "LORA_CACHE_SIZE": "5",
-        "FLUX_STYLE_LORAS_DIR": str(tmp_path / "styles"),
+        "FLUX_QUANTIZE": "none", "FLUX_ATTENTION": "cudnn", "COMPILE": "0", "WARMUP_SIZE": "512",
+        "MAX_LORA_RANK": "16", "LORA_CACHE_DIR": str(tmp_path), "LORA_CACHE_SIZE": "5",
     })
-    assert settings == FluxSettings(quantize="bf16", attention="cudnn", compile=False, max_lora_rank=16,
-                                    warmup_size=512, lora_cache_dir=tmp_path, lora_cache_size=5,
-                                    style_loras_dir=tmp_path / "styles")
+    assert settings == FluxSettings(quantize="bf16", attention="cudnn", compile=False, warmup_size=512,
+                                    lora=LoraSettings(max_rank=16, cache_dir=tmp_path, cache_files=5))
     assert FluxSettings.from_env({}) == FluxSettings()
     with pytest.raises(ValueError, match="FLUX_QUANTIZE must be auto or one of fp8, nf4, int8, bf16, got 'fp4'"):
         FluxSettings.from_env({"FLUX_QUANTIZE": "fp4"})
     with pytest.raises(ValueError, match="WARMUP_SIZE must be a multiple of 16"):
         FluxSettings(warmup_size=1000)
+    with pytest.raises(ValueError, match="LORA_CACHE_SIZE must be at least 2"):
+        FluxSettings.from_env({"LORA_CACHE_SIZE": "1"})

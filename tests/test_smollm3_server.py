@@ -2,7 +2,8 @@
 
 import pytest
 
-from scripts.cog_server import CogServer, output_text
+from scripts.cog_server import CogServer
+from tests.cog_client import output_text
 
 MAX_CONTEXT = 1024  # the tiny model's static cache; the chat template alone is ~400 tokens here
 
