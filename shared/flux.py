@@ -31,7 +31,7 @@ FLUX_DEV = ModelSource(
                     "tokenizer/*", "tokenizer_2/*", "scheduler/*"),
 )
 # One PEFT adapter per slot, named after the input that fills it.
-LORA_SLOTS = ("lora_weights",)
+LORA_SLOTS = ("lora_weights", "extra_lora")
 
 
 @dataclass(frozen=True, kw_only=True)

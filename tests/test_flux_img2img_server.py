@@ -55,6 +55,30 @@ def test_styles_hot_swap_here_too(server, tiny_loras):
     assert transform(server, prompt="Neonpunk street", seed=1, style="none") == plain
 
 
+@pytest.mark.parametrize(
+    ("input_size", "output_size"),
+    [((300, 600), (720, 1440)), ((640, 360), (1360, 768)), ((500, 500), (1024, 1024))],
+    ids=["portrait", "landscape", "square"],
+)
+def test_the_output_matches_the_input_shape_by_default(server, input_size, output_size):
+    """About one megapixel in the input's aspect ratio, sides multiples of 16, the longest at most 1440."""
+    result = server.predict(prompt="a red door", image=data_uri(png_bytes(size=input_size)), seed=2,
+                            num_inference_steps=1, output_format="png")  # aspect_ratio left at its default
+    width, height = open_image(output_files(result)[0]).size
+    assert (width, height) == output_size
+    assert width % 16 == 0 and height % 16 == 0 and max(width, height) <= 1440
+    assert abs(width / height - input_size[0] / input_size[1]) < 0.01
+    assert 0.95e6 < width * height < 1.1e6
+
+
+def test_extra_lora_hot_swaps_here_too(server, tiny_loras):
+    styled = transform(server, prompt="Neonpunk street", seed=3)
+    both = transform(server, prompt="Neonpunk street", seed=3, extra_lora=str(tiny_loras["custom"]))
+    negative = transform(server, prompt="Neonpunk street", seed=3, extra_lora=str(tiny_loras["custom"]),
+                         extra_lora_scale=-1)
+    assert len({styled, both, negative}) == 3
+
+
 def huge_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (8000, 6000)).save(buffer, format="PNG")  # 48 MP of one colour compresses to ~50 kB

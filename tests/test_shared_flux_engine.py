@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from shared.compile import compiled_graph_count
-from shared.flux import FluxEngine, ImageRequest, LoraChoice
+from shared.flux import FluxEngine, ImageRequest, LoraChoice, SlotRefused
 from shared.flux_hardware import Accelerator, choose_attention, choose_quantization
 from shared.flux_settings import FluxSettings
 from shared.lora_cache import LoraSettings, lora_identity
@@ -28,22 +28,102 @@ def style_choice(style, tiny_loras, scale=1.0) -> LoraChoice:
     return LoraChoice(f"style:{style.name}", scale, tiny_loras["styles"] / f"{style.name}.safetensors")
 
 
-def test_no_recompile_across_pipelines_and_swaps(engine, tiny_loras):
+def file_choice(tiny_loras, name, scale=1.0) -> LoraChoice:
+    return LoraChoice(name, scale, tiny_loras[name])
+
+
+def pixels(image) -> bytes:
+    return image.tobytes()
+
+
+@pytest.fixture
+def no_recompiles():
+    """Fails the test on any recompilation, and checks dynamo's graph count did not move either."""
     graphs = compiled_graph_count()
     torch.compiler.set_stance("fail_on_recompile")
     try:
-        base = engine.generate(REQUEST)
-        for style in (OPEN_IMAGE_PREFERENCES, GHIBSKY, None, GHIBSKY):
-            engine.use_loras({"lora_weights": style_choice(style, tiny_loras)})
-            engine.generate(REQUEST)
-            engine.generate(ImageRequest(**{**REQUEST.__dict__, "strength": 0.7}), image=base)
-        custom = LoraChoice(str(tiny_loras["custom"]), 0.7, tiny_loras["custom"])
-        engine.use_loras({"lora_weights": custom})
-        engine.generate(REQUEST)
+        yield
     finally:
         torch.compiler.set_stance("default")
     assert compiled_graph_count() == graphs
-    assert engine.lora.live["lora_weights"] == (lora_identity(tiny_loras["custom"]), 0.7)
+
+
+def test_no_recompile_across_pipelines_and_swaps_of_either_slot(engine, tiny_loras, no_recompiles):
+    base = engine.generate(REQUEST)
+    for style, extra in ((OPEN_IMAGE_PREFERENCES, None), (GHIBSKY, "custom"), (None, "custom"), (GHIBSKY, None)):
+        extra_choice = file_choice(tiny_loras, extra, 0.5) if extra else LoraChoice()
+        engine.use_loras({"lora_weights": style_choice(style, tiny_loras), "extra_lora": extra_choice})
+        engine.generate(REQUEST)
+        engine.generate(ImageRequest(**{**REQUEST.__dict__, "strength": 0.7}), image=base)
+    for scale in (0.7, -1.0, 3.0):  # a new scale is a new swap, never a new graph
+        engine.use_loras({"lora_weights": file_choice(tiny_loras, "custom", scale),
+                          "extra_lora": style_choice(OPEN_IMAGE_PREFERENCES, tiny_loras, -scale)})
+        engine.generate(REQUEST)
+    assert engine.lora.live == {
+        "lora_weights": (lora_identity(tiny_loras["custom"]), 3.0),
+        "extra_lora": (lora_identity(tiny_loras["styles"] / "open-image-preferences.safetensors"), -3.0),
+    }
+
+
+def test_both_slots_shape_the_image_and_scale_zero_is_the_base_model(engine, tiny_loras, no_recompiles):
+    def render(first: LoraChoice, extra: LoraChoice) -> bytes:
+        engine.use_loras({"lora_weights": first, "extra_lora": extra})
+        return pixels(engine.generate(REQUEST))
+
+    ghibsky, custom = style_choice(GHIBSKY, tiny_loras), file_choice(tiny_loras, "custom")
+    base = render(LoraChoice(), LoraChoice())
+    first_only = render(ghibsky, LoraChoice())
+    both = render(ghibsky, custom)
+    negative = render(ghibsky, file_choice(tiny_loras, "custom", -1.0))
+    assert len({base, first_only, both, negative}) == 4
+    assert render(style_choice(GHIBSKY, tiny_loras, 0.0), file_choice(tiny_loras, "custom", 0.0)) == base
+    assert render(ghibsky, custom) == both, "swapping back is bit-exact"
+
+
+@pytest.mark.parametrize(
+    ("refused_slot", "unfit", "reason"),
+    [
+        ("extra_lora", "rank_too_high", "its rank is 16; this deployment hot-swaps LoRAs up to rank 8"),
+        ("lora_weights", "text_encoder", "it has text-encoder weights"),
+        ("extra_lora", "corrupt", "not a readable LoRA file"),
+    ],
+)
+def test_a_refused_lora_leaves_both_live_loras_as_they_were(engine, tiny_loras, no_recompiles, refused_slot,
+                                                            unfit, reason):
+    engine.use_loras({"lora_weights": style_choice(GHIBSKY, tiny_loras, 0.8),
+                      "extra_lora": file_choice(tiny_loras, "custom", -0.5)})
+    live, before = dict(engine.lora.live), pixels(engine.generate(REQUEST))
+    # The other slot asks for a LoRA that fits: it must not be swapped in when its partner is refused.
+    wanted = {"lora_weights": style_choice(OPEN_IMAGE_PREFERENCES, tiny_loras),
+              "extra_lora": style_choice(OPEN_IMAGE_PREFERENCES, tiny_loras)}
+    wanted[refused_slot] = file_choice(tiny_loras, unfit)
+    with pytest.raises(SlotRefused, match=f"^{refused_slot}: {unfit} can't be used: .*{reason}") as refused:
+        engine.use_loras(wanted)
+    assert refused.value.slot == refused_slot and refused.value.choice == wanted[refused_slot]
+    assert engine.lora.live == live
+    assert pixels(engine.generate(REQUEST)) == before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_gpu_default_engine_hot_swaps_both_slots_without_recompiling(tiny_flux, tiny_loras):
+    """On a GPU `auto` picks FP8 (compute capability >= 8.9), bf16 or NF4, and cuDNN or FA3 attention: the
+    quantized base layers must leave the bf16 LoRA slots hot-swappable with zero recompiles."""
+    gpu = FluxEngine(FluxSettings(warmup_size=64, lora=LoraSettings(max_rank=8)), torch.device("cuda"))
+    gpu.load(tiny_flux)
+    gpu.warm_up()
+    graphs = compiled_graph_count()
+    torch.compiler.set_stance("fail_on_recompile")
+    try:
+        images = []
+        for first, extra in ((GHIBSKY, 1.0), (OPEN_IMAGE_PREFERENCES, -1.0), (None, 0.5)):
+            gpu.use_loras({"lora_weights": style_choice(first, tiny_loras),
+                           "extra_lora": file_choice(tiny_loras, "custom", extra)})
+            images.append(pixels(gpu.generate(REQUEST)))
+    finally:
+        torch.compiler.set_stance("default")
+    assert compiled_graph_count() == graphs
+    assert len(set(images)) == 3
 
 
 def test_text_and_image_pipelines_share_one_transformer(engine):

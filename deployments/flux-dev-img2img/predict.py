@@ -2,7 +2,7 @@
 
 import os
 
-from cog import BaseRunner, Input, Path
+from cog import BaseRunner, Input, Path, Secret
 
 from shared.flux import FLUX_DEV
 from shared.flux_runner import FluxRequest, FluxRunner
@@ -35,9 +35,10 @@ class Predictor(BaseRunner):
             default="auto",
         ),
         aspect_ratio: str = Input(
-            description="Aspect ratio of the image (about 1 megapixel). 'custom' uses width and height.",
-            choices=["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21", "custom"],
-            default="1:1",
+            description="Aspect ratio of the output. match_input_image keeps the input's ratio at about 1 megapixel (sides multiples of 16, longest side at most 1440); 'custom' uses width and height.",
+            choices=["match_input_image", "1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16",
+                     "9:21", "custom"],
+            default="match_input_image",
         ),
         width: int = Input(
             description="Image width in pixels (64-2048, rounded down to a multiple of 16); used only when aspect_ratio is 'custom'.",
@@ -73,12 +74,29 @@ class Predictor(BaseRunner):
             default="",
         ),
         lora_scale: float = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3),
+        extra_lora: str = Input(
+            description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+        ),
+        extra_lora_scale: float = Input(
+            description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3
+        ),
+        hf_api_token: Secret | None = Input(
+            description="Hugging Face token for private or gated LoRAs (else HF_TOKEN on the server). Never logged.",
+            default=None,
+        ),
+        civitai_api_token: Secret | None = Input(
+            description="civitai token for LoRAs that need one (else CIVITAI_API_TOKEN on the server). Never logged.",
+            default=None,
+        ),
     ) -> list[Path]:
+        require_text("prompt", prompt)
+        source = load_image(image, "image")
         request = FluxRequest(
-            prompt=require_text("prompt", prompt), style=style, size=image_size(aspect_ratio, width, height),
+            prompt=prompt, style=style, size=image_size(aspect_ratio, width, height, input_size=source.size),
             num_outputs=num_outputs, steps=num_inference_steps, guidance=guidance, seed=seed,
             output_format=output_format, output_quality=output_quality,
-            lora_weights=lora_weights, lora_scale=lora_scale,
-            image=load_image(image, "image"), strength=prompt_strength,
+            lora_weights=lora_weights, lora_scale=lora_scale, extra_lora=extra_lora, extra_lora_scale=extra_lora_scale,
+            hf_token=hf_api_token, civitai_token=civitai_api_token,
+            image=source, strength=prompt_strength,
         )
         return [Path(path) for path in self.flux.render(request, self.record_metric)]

@@ -2,7 +2,7 @@
 
 import os
 
-from cog import BaseRunner, Input, Path
+from cog import BaseRunner, Input, Path, Secret
 
 from shared.flux import FLUX_DEV
 from shared.flux_runner import FluxRequest, FluxRunner
@@ -65,11 +65,27 @@ class Predictor(BaseRunner):
             default="",
         ),
         lora_scale: float = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3),
+        extra_lora: str = Input(
+            description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+        ),
+        extra_lora_scale: float = Input(
+            description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3
+        ),
+        hf_api_token: Secret | None = Input(
+            description="Hugging Face token for private or gated LoRAs (else HF_TOKEN on the server). Never logged.",
+            default=None,
+        ),
+        civitai_api_token: Secret | None = Input(
+            description="civitai token for LoRAs that need one (else CIVITAI_API_TOKEN on the server). Never logged.",
+            default=None,
+        ),
     ) -> list[Path]:
+        require_text("prompt", prompt)
         request = FluxRequest(
-            prompt=require_text("prompt", prompt), style=style, size=image_size(aspect_ratio, width, height),
+            prompt=prompt, style=style, size=image_size(aspect_ratio, width, height),
             num_outputs=num_outputs, steps=num_inference_steps, guidance=guidance, seed=seed,
             output_format=output_format, output_quality=output_quality,
-            lora_weights=lora_weights, lora_scale=lora_scale,
+            lora_weights=lora_weights, lora_scale=lora_scale, extra_lora=extra_lora, extra_lora_scale=extra_lora_scale,
+            hf_token=hf_api_token, civitai_token=civitai_api_token,
         )
         return [Path(path) for path in self.flux.render(request, self.record_metric)]
