@@ -28,19 +28,23 @@ class Style:
         return Path(directory) / f"{self.name}.safetensors" if directory else None
 
 
+# Files are named (the GHIBSKY repo holds lora.safetensors and lora_v2.safetensors). Revisions: no commit of either
+# repo could be established from public code when this was written (every public use found loads `main`), so
+# both follow `main`; the LoRA cache keys each download on the file's ETag, so a changed file is fetched again.
+# FLUX_STYLE_REVISION_<NAME> pins a commit.
 OPEN_IMAGE_PREFERENCES = Style(
     name="open-image-preferences",
     repo_id="data-is-better-together/open-image-preferences-v1-flux-dev-lora",
-    filename=None,
-    revision="main",
+    filename="pytorch_lora_weights.safetensors",
+    revision=os.environ.get("FLUX_STYLE_REVISION_OPEN_IMAGE_PREFERENCES", "main"),
     triggers=("Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art", "Fantasy art",
               "Neonpunk", "3D Model", "Painting", "Animation", "Illustration"),
 )
 GHIBSKY = Style(
     name="ghibsky",
     repo_id="aleksa-codes/flux-ghibsky-illustration",
-    filename=None,
-    revision="main",
+    filename="lora_v2.safetensors",
+    revision=os.environ.get("FLUX_STYLE_REVISION_GHIBSKY", "main"),
     triggers=("GHIBSKY",),
 )
 STYLES = (OPEN_IMAGE_PREFERENCES, GHIBSKY)

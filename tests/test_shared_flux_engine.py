@@ -216,3 +216,23 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
         FluxSettings(warmup_size=1000)
     with pytest.raises(ValueError, match="LORA_CACHE_SIZE must be at least 2"):
         FluxSettings.from_env({"LORA_CACHE_SIZE": "1"})
+
+
+def test_built_in_styles_fetch_their_named_file_at_their_revision(tiny_loras, tmp_path, monkeypatch):
+    """The GHIBSKY repo holds two LoRA files: the style names the one it means (on a loopback Hub)."""
+    from shared.lora_sources import LoraCache, resolve_style
+    from tests.fixture_server import FixtureServer
+
+    monkeypatch.delenv("FLUX_STYLE_LORAS_DIR", raising=False)
+    v1, v2 = tiny_loras["custom"].read_bytes(), (tiny_loras["styles"] / "ghibsky.safetensors").read_bytes()
+    preferences = (tiny_loras["styles"] / "open-image-preferences.safetensors").read_bytes()
+    with FixtureServer() as hub:
+        hub.add_hf_file(GHIBSKY.repo_id, "lora.safetensors", v1, revision=GHIBSKY.revision)
+        hub.add_hf_file(GHIBSKY.repo_id, "lora_v2.safetensors", v2, revision=GHIBSKY.revision)
+        hub.add_hf_file(OPEN_IMAGE_PREFERENCES.repo_id, "pytorch_lora_weights.safetensors", preferences,
+                        revision=OPEN_IMAGE_PREFERENCES.revision)
+        cache = LoraCache(LoraSettings(cache_dir=tmp_path, hf_endpoint=hub.url, max_rank=8, timeout=5))
+        assert resolve_style(GHIBSKY, cache).read_bytes() == v2
+        assert resolve_style(OPEN_IMAGE_PREFERENCES, cache).read_bytes() == preferences
+    assert (GHIBSKY.filename, OPEN_IMAGE_PREFERENCES.filename) == ("lora_v2.safetensors",
+                                                                   "pytorch_lora_weights.safetensors")
