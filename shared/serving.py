@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 from shared.outputs import save_text
 from shared.runtime import PredictionTimer
-from shared.text_generation import Sampling, TextGenerator
+from shared.text_generation import ChatInputs, Sampling, TextGenerator
 
 
 def require_text(name: str, value: str) -> str:
@@ -17,17 +17,16 @@ def require_text(name: str, value: str) -> str:
 
 def stream_text(
     generator: TextGenerator,
-    model_inputs,
+    inputs: ChatInputs,
     sampling: Sampling,
     record_metric: Callable[[str, float], None],
     save_as: str,
 ) -> Iterator[str]:
     """Stream the answer; then record Replicate-style metrics and write the answer under OUTPUT_DIR."""
     timer = PredictionTimer(generator.device)
-    input_ids = model_inputs["input_ids"] if isinstance(model_inputs, dict) else model_inputs
-    record_metric("input_token_count", int(input_ids.shape[1]))
+    record_metric("input_token_count", inputs.prompt_tokens)
     pieces = []
-    for piece in generator.stream(model_inputs, sampling):
+    for piece in generator.stream(inputs, sampling):
         timer.first_output()
         pieces.append(piece)
         yield piece
