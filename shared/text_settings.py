@@ -15,8 +15,8 @@ HQQ_FAST_KERNEL_CHOICES = ("require", "warn")
 @dataclass(frozen=True)
 class TextSettings:
     max_context: int  # MAX_CONTEXT_TOKENS: prompt + answer, the longest cache
-    quantize: str  # QUANTIZE: one of quantize_choices (the deployment's methods, "none" for bf16)
-    quantize_choices: tuple[str, ...]
+    quantize: str = "none"  # QUANTIZE: one of quantize_choices (the deployment's methods; "none" is bf16)
+    quantize_choices: tuple[str, ...] = ("none",)
     compile: bool = True  # COMPILE: 1 compiles the decode step over static caches; 0 decodes eagerly
     cache_buckets: tuple[int, ...] = DEFAULT_CACHE_BUCKETS  # CACHE_BUCKETS: shorter caches, comma-separated
     hqq_fast_kernel: str = "require"  # HQQ_FAST_KERNEL: a quantized layer off the int4 kernel fails setup, or warns
