@@ -61,7 +61,8 @@ def test_a_prompt_too_long_by_itself_is_blamed_on_the_prompt(tokenizer, fields):
     generator = TextGenerator(None, tokenizer, torch.device("cpu"), EAGER_100)
     generator.check_fits(99, 1)
     for prompt_tokens in (100, 250):
-        with pytest.raises(ContextTooLongError, match=rf"^{fields}: .* {prompt_tokens} tokens .*\(at most 99 tokens fit"):
+        expected = rf"^{fields}: .* {prompt_tokens} tokens .*\(at most 99 tokens fit"
+        with pytest.raises(ContextTooLongError, match=expected):
             generator.check_fits(prompt_tokens, 1, fields)
 
 
