@@ -123,16 +123,16 @@ class TextGenerator:
     def __init__(
         self,
         model,
-        chat_template_owner,
+        tokenizer_or_processor,
         device: torch.device,
         settings: TextSettings,
         keep_tokens: tuple[str, ...] = (),
         system_in_user_turn: bool = False,
     ):
         self.model = model
-        owner = chat_template_owner
-        self.processor = owner if isinstance(owner, ProcessorMixin) else None
-        self.tokenizer = owner.tokenizer if self.processor is not None else owner
+        is_processor = isinstance(tokenizer_or_processor, ProcessorMixin)
+        self.processor = tokenizer_or_processor if is_processor else None
+        self.tokenizer = tokenizer_or_processor.tokenizer if is_processor else tokenizer_or_processor
         self.device = device
         self.max_context = settings.max_context
         self.keep_tokens = keep_tokens

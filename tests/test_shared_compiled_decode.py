@@ -17,9 +17,9 @@ from shared.text_settings import TextSettings
 CPU = torch.device("cpu")
 
 
-def warmed_up(model, chat_template_owner, settings: TextSettings, **kwargs) -> tuple[TextGenerator, int]:
+def warmed_up(model, tokenizer_or_processor, settings: TextSettings, **kwargs) -> tuple[TextGenerator, int]:
     graphs = compiled_graph_count()
-    generator = TextGenerator(model, chat_template_owner, CPU, settings, **kwargs)
+    generator = TextGenerator(model, tokenizer_or_processor, CPU, settings, **kwargs)
     generator.warm_up()
     return generator, compiled_graph_count() - graphs
 
