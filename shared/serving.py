@@ -8,7 +8,7 @@ from shared.metrics import record_metrics
 from shared.outputs import save_text
 from shared.runtime import PredictionTimer
 from shared.stop_sequences import stop_at
-from shared.text_generation import Sampling, TextGenerator
+from shared.text_generation import ChatInputs, Sampling, TextGenerator
 
 
 def require_text(name: str, value: str) -> str:
@@ -20,7 +20,7 @@ def require_text(name: str, value: str) -> str:
 
 def stream_text(
     generator: TextGenerator,
-    model_inputs,
+    inputs: ChatInputs,
     sampling: Sampling,
     record_metric: Callable[[str, float], None],
     save_as: str,
@@ -33,11 +33,10 @@ def stream_text(
     that visible text, so a stop word inside hidden reasoning can't end an answer that never started.
     """
     timer = PredictionTimer(generator.device)
-    input_ids = model_inputs["input_ids"] if isinstance(model_inputs, dict) else model_inputs
-    record_metrics(record_metric, {"input_token_count": input_ids.shape[1]})
+    record_metrics(record_metric, {"input_token_count": inputs.prompt_tokens})
     pieces = []
     # closing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
-    with closing(generator.stream(model_inputs, sampling)) as raw:
+    with closing(generator.stream(inputs, sampling)) as raw:
         for piece in stop_at(shape(raw) if shape else raw, stop_sequences):
             timer.first_output()
             pieces.append(piece)

@@ -16,14 +16,17 @@ from tests.cog_client import WebhookReceiver, cancel, output_text, predict_async
 
 @pytest.fixture(scope="module")
 def server(tiny_phi4):
-    env = {"PHI4_MODEL_DIR": str(tiny_phi4), "MAX_CONTEXT_TOKENS": "8192", "DEVICE": "cpu"}
+    env = {"PHI4_MODEL_DIR": str(tiny_phi4), "MAX_CONTEXT_TOKENS": "8192", "CACHE_BUCKETS": "1024", "DEVICE": "cpu"}
     with CogServer("phi4-reasoning", env) as cog:
         yield cog
 
 
-def test_setup_says_which_backend_it_chose(server):
+def test_setup_says_which_backend_it_chose_and_compiles_its_decode(server):
     log = server.log_tail(10**7)
     assert "backend: transformers+bitsandbytes-nf4 (unsloth not used: no CUDA device)" in log
+    assert "warm-up: decode step over a 1024-token cache" in log
+    assert "warm-up: decode step over a 8192-token cache" in log
+    assert "warm-up compiled no graph" not in log
 
 
 def test_prompt_is_rendered_with_phi4_template(tiny_phi4):

@@ -161,6 +161,7 @@ def looping_generator(tmp_path_factory):
     from scripts.tiny_models.smollm3 import SCRIPT_ANSWER, build_tiny_smollm3
     from shared.loading import load_causal_lm
     from shared.text_generation import TextGenerator
+    from shared.text_settings import TextSettings
 
     path = build_tiny_smollm3(tmp_path_factory.mktemp("tiny-smollm3-scripted"), scripted=True)
     model, tokenizer = load_causal_lm(path, torch.float32, torch.device("cpu"))
@@ -168,14 +169,14 @@ def looping_generator(tmp_path_factory):
     newline = tokenizer("\n", add_special_tokens=False).input_ids
     torch.manual_seed(0)
     script_next_tokens(model, chain([*newline, *answer, answer[0]]))
-    return TextGenerator(model, tokenizer, torch.device("cpu"), max_context=1024)
+    return TextGenerator(model, tokenizer, torch.device("cpu"), TextSettings(max_context=1024, compile=False))
 
 
 def test_generation_stops_early_at_a_stop_sequence(looping_generator):
-    from shared.text_generation import Sampling
+    from shared.text_generation import Sampling, chat_messages
 
     generator = looping_generator
-    prompt = generator.encode(generator.render([{"role": "user", "content": "Capital?"}], enable_thinking=False))
+    prompt = generator.encode_chat(chat_messages("Capital?"), enable_thinking=False)
     sampling = Sampling(max_new_tokens=200, temperature=0)
 
     full = "".join(generator.stream(prompt, sampling))

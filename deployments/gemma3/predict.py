@@ -18,7 +18,8 @@ from shared.quantization import quantize_int8_weight_only
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
 from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 GEMMA3 = ModelSource(
     repo_id="google/gemma-3-4b-it",
@@ -27,18 +28,22 @@ GEMMA3 = ModelSource(
     gated=True,
 )
 WEIGHTS = (GEMMA3,)  # what `make weights-gemma3` bakes into the image
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 16384))
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+DEFAULTS = TextSettings(max_context=16384, quantize="int8", quantize_choices=("int8", "none"))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        device, token = begin_setup()
         pruning = PruneSettings.from_env(os.environ)
-        model, self.processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
+        device, token = begin_setup()
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
+        model, processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
         prune(model, DECODER_PRUNABLE, pruning)
-        if os.environ.get("QUANTIZE", "int8") == "int8":
+        if settings.quantize == "int8":
             quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
-        self.generator = TextGenerator(model, self.processor.tokenizer, device, MAX_CONTEXT)
+        # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
+        self.generator = TextGenerator(model, processor, device, settings)
+        self.generator.warm_up()
 
     @streaming
     def run(
@@ -87,15 +92,8 @@ class Predictor(BaseRunner):
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
         stops = parse_stop_sequences(stop_sequences)
-        content = [{"type": "image", "image": load_image(image, "image")}] if image else []
-        content.append({"type": "text", "text": prompt})
-        messages = [{"role": "user", "content": content}]
-        if system_prompt.strip():
-            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+        picture = load_image(image, "image") if image else None
         seed_everything(seed)
-        model_inputs = self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        ).to(self.generator.device)
-        model_inputs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model_inputs.items()}
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt, picture))
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(self.generator, model_inputs, sampling, self.record_metric, "gemma3", stops)
+        yield from stream_text(self.generator, chat, sampling, self.record_metric, "gemma3", stops)

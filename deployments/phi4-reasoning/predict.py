@@ -4,6 +4,7 @@ from shared.unsloth_first import UNSLOTH  # noqa: F401, I001  (Unsloth must be i
 
 # isort: split
 import os
+from dataclasses import replace
 
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
@@ -13,7 +14,8 @@ from shared.reasoning import visible_text
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
 from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 PHI4 = ModelSource(
     # Unsloth's dynamic 4-bit checkpoint: ~9 GB to download instead of ~29 GB in bf16.
@@ -23,14 +25,23 @@ PHI4 = ModelSource(
     local_dir_env="PHI4_MODEL_DIR",
 )
 WEIGHTS = (PHI4,)  # what `make weights-phi4-reasoning` bakes into the image
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 32768 + 4096))
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+# The checkpoint is stored in 4-bit: NF4 is the only quantization.
+DEFAULTS = TextSettings(max_context=32768 + 4096, quantize="nf4", quantize_choices=("nf4",))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
         device, token = begin_setup()
-        model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, MAX_CONTEXT)
-        self.generator = TextGenerator(model, tokenizer, device, MAX_CONTEXT, keep_tokens=("<think>", "</think>"))
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
+        model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, settings.max_context)
+        if self.backend == "unsloth":  # its for_inference() decode is its own fast path, with its own KV cache
+            settings = replace(settings, compile=False)
+        # Phi-4's template always sends its fixed reasoning system prompt: ours joins the user turn.
+        self.generator = TextGenerator(
+            model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"), system_in_user_turn=True
+        )
+        self.generator.warm_up()
 
     @streaming
     def run(
@@ -83,10 +94,9 @@ class Predictor(BaseRunner):
         require_text("prompt", prompt)
         stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
-        user_turn = f"{system_prompt.strip()}\n\n{prompt}" if system_prompt.strip() else prompt
-        text = self.generator.render([{"role": "user", "content": user_turn}])
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt))
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
         yield from stream_text(
-            self.generator, self.generator.encode(text), sampling, self.record_metric, "phi4", stops,
+            self.generator, chat, sampling, self.record_metric, "phi4", stops,
             shape=lambda raw: visible_text(raw, show_reasoning),
         )

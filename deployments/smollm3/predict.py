@@ -5,14 +5,14 @@ import os
 import torch
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
-from shared.compile import compile_decoding
 from shared.loading import load_causal_lm
 from shared.model_source import ModelSource
 from shared.quantization import quantize_hqq
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
 from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 SMOLLM3 = ModelSource(
     repo_id="HuggingFaceTB/SmolLM3-3B",
@@ -21,23 +21,19 @@ SMOLLM3 = ModelSource(
     allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
 )
 WEIGHTS = (SMOLLM3,)  # what `make weights-smollm3` bakes into the image
-# The static KV cache holds prompt + answer; its size is fixed at setup so the compiled graph never changes.
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 20480))
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+DEFAULTS = TextSettings(max_context=20480, quantize="hqq4", quantize_choices=("hqq4", "none"))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
         device, token = begin_setup()
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
         model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
-        model = quantize_hqq(model, device, bits=4, group_size=64)
-        cache = compile_decoding(model, MAX_CONTEXT) if os.environ.get("COMPILE", "1") == "1" else None
-        self.generator = TextGenerator(
-            model, tokenizer, device, MAX_CONTEXT, cache, keep_tokens=("<think>", "</think>")
-        )
-        # Compile now, not in the first user's request.
-        warmup = self.generator.encode(self.generator.render([{"role": "user", "content": "Hi"}]))
-        for _ in self.generator.stream(warmup, Sampling(max_new_tokens=2, temperature=0)):
-            pass
+        if settings.quantize == "hqq4":
+            model = quantize_hqq(model, device, require_fast_kernel=settings.hqq_fast_kernel == "require")
+        self.generator = TextGenerator(model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"))
+        self.generator.warm_up()
 
     @streaming
     def run(
@@ -90,10 +86,6 @@ class Predictor(BaseRunner):
         require_text("prompt", prompt)
         stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
-        messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-        messages.append({"role": "user", "content": prompt})
-        text = self.generator.render(messages, enable_thinking=mode == "think")
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt), enable_thinking=mode == "think")
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(
-            self.generator, self.generator.encode(text), sampling, self.record_metric, "smollm3", stops
-        )
+        yield from stream_text(self.generator, chat, sampling, self.record_metric, "smollm3", stops)
