@@ -66,12 +66,13 @@ class FluxRunner:
 
     @classmethod
     def start(cls, settings: FluxSettings) -> "FluxRunner":
-        """A predictor's setup(): load FLUX.1-dev, compile it at the warm-up size."""
+        """A predictor's setup(): load FLUX.1-dev, compile it at the warm-up size, load the safety checker
+        (always: `disable_safety_checker` is a per-request choice)."""
         device, token = begin_setup()
         engine = FluxEngine(settings, device)
         engine.load(FLUX_DEV.resolve(token))
         engine.warm_up()
-        return cls(engine, LoraCache(settings.lora), token)
+        return cls(engine, LoraCache(settings.lora), token, SafetyChecker.load(device, token))
 
     def render(self, request: FluxRequest, record_metric: RecordMetric) -> list[Path]:
         timer = PredictionTimer(self.engine.device)

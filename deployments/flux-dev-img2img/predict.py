@@ -9,9 +9,10 @@ from shared.flux_runner import FluxRequest, FluxRunner
 from shared.flux_settings import FluxSettings
 from shared.flux_sizes import image_size
 from shared.images import load_image
+from shared.safety_checker import NSFW_CLASSIFIER, SAFETY_CHECKER
 from shared.serving import require_text
 
-WEIGHTS = (FLUX_DEV,)  # what `make weights-flux-dev-img2img` bakes into the image
+WEIGHTS = (FLUX_DEV, SAFETY_CHECKER, NSFW_CLASSIFIER)  # what `make weights-flux-dev-img2img` bakes into the image
 
 
 class Predictor(BaseRunner):
@@ -88,6 +89,7 @@ class Predictor(BaseRunner):
             description="civitai token for LoRAs that need one (else CIVITAI_API_TOKEN on the server). Never logged.",
             default=None,
         ),
+        disable_safety_checker: bool = Input(description="Return images without running the safety checker on them.", default=False),
     ) -> list[Path]:
         require_text("prompt", prompt)
         source = load_image(image, "image")
@@ -96,7 +98,7 @@ class Predictor(BaseRunner):
             num_outputs=num_outputs, steps=num_inference_steps, guidance=guidance, seed=seed,
             output_format=output_format, output_quality=output_quality,
             lora_weights=lora_weights, lora_scale=lora_scale, extra_lora=extra_lora, extra_lora_scale=extra_lora_scale,
-            hf_token=hf_api_token, civitai_token=civitai_api_token,
+            hf_token=hf_api_token, civitai_token=civitai_api_token, disable_safety_checker=disable_safety_checker,
             image=source, strength=prompt_strength,
         )
         return [Path(path) for path in self.flux.render(request, self.record_metric)]
