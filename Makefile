@@ -1,11 +1,15 @@
 # Build, smoke-test and push every Cog deployment; set up and test the repo on any machine.
 # `make help` lists the targets.
 
-PYTHON ?= python3.11
+# The deployments and tests pin Python 3.11: use the one on PATH, or pass PYTHON=/path/to/python3.11.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEPLOYMENTS := $(notdir $(patsubst %/cog.yaml,%,$(wildcard deployments/*/cog.yaml)))
 REPLICATE_USER ?=
+# Gated on the Hub: Replicate containers get no HF_TOKEN at boot, so their weights must be baked in before a push.
+GATED := flux-dev-txt2img flux-dev-img2img gemma3
+IMAGE = $(if $(REPLICATE_USER),r8.im/$(REPLICATE_USER)/$*,$*)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test demo lint bench check-cog build-all smoke-all schema-all clean
@@ -18,6 +22,7 @@ help: ## list the targets
 setup: $(VENV)/.installed ## create .venv (Python 3.11) with the pinned dev requirements
 
 $(VENV)/.installed: requirements/dev.txt requirements/constraints.txt
+	@test -n "$(PYTHON)" || { echo "error: python3.11 is not on PATH; install it (e.g. pyenv install 3.11, apt install python3.11-venv) or pass PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
@@ -55,15 +60,20 @@ stage-%: ## copy shared/ into deployments/<name>/ (Cog's build context is the de
 	cp -R shared deployments/$*/shared
 	find deployments/$*/shared -name __pycache__ -prune -exec rm -rf {} +
 
-build-%: check-cog stage-% ## cog build the image r8.im/$(REPLICATE_USER)/<name> (or <name> locally)
-	cd deployments/$* && cog build -t $(if $(REPLICATE_USER),r8.im/$(REPLICATE_USER)/$*,$*)
+weights-%: setup ## download the pinned weights into deployments/<name>/weights/ (baked into the image; HF_TOKEN from the env)
+	$(PY) -m scripts.fetch_weights $*
 
-smoke-%: build-% ## build, then run each committed smoke input with cog predict and check an answer came back
-	python3 scripts/smoke.py deployments/$* --image $(if $(REPLICATE_USER),r8.im/$(REPLICATE_USER)/$*,$*)
+build-%: check-cog stage-% ## cog build the image $(IMAGE) (r8.im/$(REPLICATE_USER)/<name>, or <name> locally)
+	@test -d deployments/$*/weights || echo "note: no deployments/$*/weights: the image will download its weights at setup (make weights-$* bakes them in)"
+	cd deployments/$* && cog build --separate-weights -t $(IMAGE)
 
-push-%: check-cog stage-% ## cog push to r8.im/$(REPLICATE_USER)/<name>
+smoke-%: build-% ## build, then run each committed smoke input with cog run and check an answer came back
+	python3 scripts/smoke.py deployments/$* --image $(IMAGE)
+
+push-%: check-cog stage-% ## cog push to r8.im/$(REPLICATE_USER)/<name>, weights in their own layer
 	@test -n "$(REPLICATE_USER)" || { echo "error: set REPLICATE_USER=<your Replicate username>"; exit 1; }
-	cd deployments/$* && cog push r8.im/$(REPLICATE_USER)/$*
+	@if echo " $(GATED) " | grep -q " $* " && ! test -d deployments/$*/weights; then echo "error: $* is gated on the Hub and Replicate gives containers no HF_TOKEN: run make weights-$* first"; exit 1; fi
+	cd deployments/$* && cog push --separate-weights r8.im/$(REPLICATE_USER)/$*
 
 schema-%: setup ## regenerate deployments/<name>/openapi.json from its predictor
 	$(PY) -m scripts.openapi_schema deployments/$* --write

@@ -20,24 +20,24 @@ from scripts.tiny_models.flux import build_tiny_flux
 from scripts.tiny_models.flux_loras import build_tiny_loras
 from shared.compile import compiled_graph_count
 from shared.flux import FluxEngine, ImageRequest
+from shared.flux_settings import FluxSettings
+from shared.lora_cache import LoraSettings
 
-REQUEST = ImageRequest("a cat", 64, 64, 2, 3.5, 0, "", 1.0)
+REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.5, seed=0)
 
 
-def fresh_engine(flux_dir: Path, styles_dir: Path) -> FluxEngine:
-    import os
-
-    os.environ.update(FLUX_MODEL_DIR=str(flux_dir), FLUX_STYLE_LORAS_DIR=str(styles_dir), MAX_LORA_RANK="8")
-    engine = FluxEngine(torch.device("cpu"), token=None)
-    engine.load()
-    engine.warm_up(64)
+def fresh_engine(flux_dir: Path) -> FluxEngine:
+    settings = FluxSettings(quantize="int8", warmup_size=64, lora=LoraSettings(max_rank=8))
+    engine = FluxEngine(settings, torch.device("cpu"))
+    engine.load(flux_dir)
+    engine.warm_up()
     return engine
 
 
 def switch(method: str, engine: FluxEngine, states: list[dict], index: int) -> None:
     pipe, target = engine.text2img, index % 2
     if method == "hotswap":
-        engine.lora.activate(f"lora{target}", states[target], 1.0)
+        engine.lora.swap("lora_weights", f"lora{target}", engine.lora.check_fits(states[target]), 1.0)
     elif method == "unload+load":
         pipe.unload_lora_weights()
         pipe.load_lora_weights(states[target], adapter_name=f"lora{index}")
@@ -46,7 +46,7 @@ def switch(method: str, engine: FluxEngine, states: list[dict], index: int) -> N
 
 
 def run_method(method: str, engine: FluxEngine, loras: dict, switches: int) -> dict:
-    states = [engine._read_lora(loras[name]) for name in ("open-image-preferences", "ghibsky")]
+    states = [engine.read_lora(loras[name]) for name in ("open-image-preferences", "ghibsky")]
     if method == "set_adapters":
         engine.text2img.load_lora_weights(states[0], adapter_name="a")
         engine.text2img.load_lora_weights(states[1], adapter_name="b")
@@ -81,7 +81,7 @@ def main() -> None:
         rows = []
         for method in ("hotswap", "unload+load", "set_adapters"):
             torch._dynamo.reset()
-            engine = fresh_engine(flux_dir, loras["styles"])
+            engine = fresh_engine(flux_dir)
             rows.append(run_method(method, engine, loras, args.switches))
             print(rows[-1], flush=True)
     cpu = platform.processor() or platform.machine()

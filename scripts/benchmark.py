@@ -11,7 +11,6 @@ request is measured, and docs/benchmarks.md + its plot are written from the JSON
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -30,16 +29,14 @@ def server_overhead(tiny_smollm3: Path, requests: int = 8) -> dict:
     """The Cog server's cost per request: the same SmolLM3 request through HTTP and as a direct call."""
     import torch
 
-    from scripts.cog_server import DEPLOYMENTS, CogServer
+    from scripts.cog_server import CogServer
+    from scripts.deployment_predictor import predictor_class
 
     env = {"SMOLLM3_MODEL_DIR": str(tiny_smollm3), "MAX_CONTEXT_TOKENS": "1024", "DEVICE": "cpu"}
     args = dict(prompt="Hello", system_prompt="", mode="no_think", max_new_tokens=8, temperature=0.0,
-                top_p=1.0, top_k=0, seed=0)
+                top_p=1.0, top_k=0, stop_sequences="", seed=0)
     os.environ.update(env)
-    spec = importlib.util.spec_from_file_location("smollm3_predict", DEPLOYMENTS / "smollm3" / "predict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    predictor = module.Predictor()
+    predictor = predictor_class("smollm3")()
     predictor.setup()
     direct = []
     for _ in range(requests):

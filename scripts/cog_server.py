@@ -11,9 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -65,6 +63,8 @@ class CogServer:
             "PORT": str(self.port),
             "COG_PREDICT_TYPE_STUB": config.get("run") or config["predict"],
             **{k: v for k, v in (e.split("=", 1) for e in config.get("environment") or [])},
+            # Weights a developer baked with `make weights-<name>` must not shadow the tests' tiny models.
+            "WEIGHTS_DIR": str(REPO / ".cache" / "no-baked-weights"),
             **self.env,
         }
         with open(self.log_path, "wb") as log:
@@ -105,9 +105,6 @@ class CogServer:
     def health(self) -> dict:
         return requests.get(f"{self.url}/health-check", timeout=10).json()
 
-    def openapi(self) -> dict:
-        return requests.get(f"{self.url}/openapi.json", timeout=10).json()
-
     def post(
         self, inputs: dict, headers: dict | None = None, timeout: float = 600, stream: bool = False
     ) -> requests.Response:
@@ -129,20 +126,6 @@ class CogServer:
         response.raise_for_status()
         return response.json()
 
-    def predict_async(self, inputs: dict, webhook: str) -> str:
-        """Start a prediction that reports to `webhook`; returns its id."""
-        response = requests.post(
-            f"{self.url}/predictions",
-            json={"input": inputs, "webhook": webhook},
-            headers={"Prefer": "respond-async"},
-            timeout=30,
-        )
-        assert response.status_code == 202, response.text
-        return response.json()["id"]
-
-    def cancel(self, prediction_id: str) -> requests.Response:
-        return requests.post(f"{self.url}/predictions/{prediction_id}/cancel", timeout=30)
-
     def stream(self, **inputs) -> list[tuple[str, dict]]:
         """A prediction over server-sent events; returns every (event, data) pair in order."""
         events, event = [], None
@@ -155,41 +138,3 @@ class CogServer:
                 elif line.startswith("data:") and event:
                     events.append((event, json.loads(line.split(":", 1)[1])))
         return events
-
-
-def output_text(prediction: dict) -> str:
-    """A streamed text prediction's output is a list of pieces; the answer is their concatenation."""
-    return "".join(prediction.get("output") or [])
-
-
-class WebhookReceiver:
-    """Collects the webhook calls Cog makes for async predictions, on a loopback port."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        received = self.calls
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, condition, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for call in list(self.calls):
-                if condition(call):
-                    return call
-            time.sleep(0.05)
-        raise TimeoutError(f"no matching webhook call in {timeout}s; got {[c.get('status') for c in self.calls]}")
-
-    def close(self) -> None:
-        self.server.shutdown()

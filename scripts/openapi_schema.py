@@ -27,18 +27,43 @@ def predictor_ref(deployment: Path) -> tuple[str, str]:
     return module_file, class_name
 
 
-def is_streaming(source: str, class_name: str) -> bool:
-    """Cog marks streaming from the `@cog.streaming` decorator, which is a no-op at run time: read the source."""
+def run_method(source: str, class_name: str) -> ast.FunctionDef | None:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name in ("run", "predict"):
-                    names = {ast.unparse(d).split("(")[0] for d in item.decorator_list}
-                    return bool(names & {"streaming", "cog.streaming"})
-    return False
+                    return item
+    return None
 
 
-def input_schema(fields) -> dict:
+def is_streaming(source: str, class_name: str) -> bool:
+    """Cog marks streaming from the `@cog.streaming` decorator, which is a no-op at run time: read the source."""
+    method = run_method(source, class_name)
+    names = {ast.unparse(d).split("(")[0] for d in method.decorator_list} if method else set()
+    return bool(names & {"streaming", "cog.streaming"})
+
+
+def declared_none_defaults(source: str, class_name: str) -> set[str]:
+    """Inputs declared `= None` or `Input(default=None, ...)`. `cog build` makes a bare `Secret` declared so
+    optional (replicate/cog pkg/schema/openapi_spec.go buildInputSchema); the runtime inspector can't tell
+    that declaration from no default at all, so read the source."""
+    method = run_method(source, class_name)
+    if method is None:
+        return set()
+    args = method.args
+    positional = [*args.posonlyargs, *args.args]
+    declared = [*zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)]
+    declared += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+
+    def is_none(node: ast.expr) -> bool:
+        if isinstance(node, ast.Call):
+            node = next((k.value for k in node.keywords if k.arg == "default"), None)
+        return isinstance(node, ast.Constant) and node.value is None
+
+    return {arg.arg for arg, default in declared if is_none(default)}
+
+
+def input_schema(fields, none_defaults: set[str] = frozenset()) -> dict:
     properties, required = {}, []
     for name, field in sorted(fields.items(), key=lambda kv: kv[1].order):
         prop = {"title": name.replace("_", " ").title(), "x-order": field.order, **field.type.json_type()}
@@ -58,7 +83,9 @@ def input_schema(fields) -> dict:
                 prop[key] = int(value) if isinstance(value, float) and prop["type"] == "integer" else value
         if field.default is not None:
             prop["default"] = field.type.json_encode(field.default)
-        elif field.type.repetition.name.startswith("OPTIONAL"):
+        elif field.type.repetition.name.startswith("OPTIONAL") or (
+            field.type.primitive.name == "SECRET" and name in none_defaults
+        ):
             prop["nullable"] = True
         else:
             required.append(name)
@@ -78,7 +105,8 @@ def build_schema(deployment: Path) -> dict:
     from cog import _inspector
 
     info = _inspector.create_predictor(Path(module_file).stem, class_name)
-    streaming = is_streaming((deployment / module_file).read_text(), class_name)
+    source = (deployment / module_file).read_text()
+    streaming = is_streaming(source, class_name)
     predict_op = {
         "summary": "Predict",
         "operationId": "predict_predictions_post",
@@ -107,7 +135,7 @@ def build_schema(deployment: Path) -> dict:
         },
         "components": {
             "schemas": {
-                "Input": input_schema(info.inputs),
+                "Input": input_schema(info.inputs, declared_none_defaults(source, class_name)),
                 "Output": info.output.json_type(),
                 "PredictionRequest": {
                     "title": "PredictionRequest",

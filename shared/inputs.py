@@ -1,151 +1,183 @@
-"""One definition of each input the deployments share: name, description, range, default.
+"""The canonical definition of every input the deployments share, as data.
 
-Predictors declare `prompt: str = inputs.prompt()` and so on. A deployment may pick its model's
-recommended default and a tighter maximum, but never a different meaning; the committed OpenAPI
-schemas (tests/test_openapi_snapshots.py) catch any drift.
+Cog's CLI reads each predictor's `run()` signature statically before it builds (replicate/cog
+pkg/schema/python/inputs.go): a default must be a literal `Input(...)` call in predict.py itself, so the
+predictors spell their inputs out. This module is what those declarations must agree with:
+tests/test_input_specs.py compares every declared input with its entry in `CANONICAL` (description,
+default, bounds, choices). A deployment may change only the fields `TUNABLE` names for that input (its
+model's recommended default, a tighter maximum); descriptions mention `{le}` or `{default}` where they
+quote a tunable value, and are compared after filling it in.
 """
 
 from cog import Input
 
+from shared.flux_sizes import ASPECT_RATIOS  # FLUX output sizes: the choices of `aspect_ratio`
+
 MAX_SEED = 2**31 - 1
 
-
-def prompt(description: str = "Text prompt for the model.") -> str:
-    return Input(description=description, min_length=1)
-
-
-def system_prompt(default: str = "", description: str | None = None) -> str:
-    return Input(
-        description=description or "System prompt that sets the assistant's behaviour. Empty uses the model's own.",
-        default=default,
-    )
-
-
-def max_new_tokens(default: int, maximum: int) -> int:
-    return Input(
-        description=f"Maximum number of tokens to generate (1-{maximum}); the prompt and the answer must also "
-        "fit the model's context window.",
-        default=default,
-        ge=1,
-        le=maximum,
-    )
-
-
-def temperature(default: float) -> float:
-    return Input(
-        description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
-        default=default,
-        ge=0.0,
-        le=2.0,
-    )
-
-
-def top_p(default: float = 0.95) -> float:
-    return Input(
-        description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities "
-        "add up to top_p. 1 disables it.",
-        default=default,
-        ge=0.01,
-        le=1.0,
-    )
-
-
-def top_k(default: int = 50) -> int:
-    return Input(
-        description="Sample only from the top_k most likely tokens (0-1000). 0 disables it.",
-        default=default,
-        ge=0,
-        le=1000,
-    )
-
-
-def seed() -> int:
-    return Input(
-        description=f"Random seed (0-{MAX_SEED}) for reproducible outputs. Leave empty for a random seed; "
-        "the seed used is printed in the logs.",
-        default=None,
-        ge=0,
-        le=MAX_SEED,
-    )
-
-
-# Image generation (FLUX). Names follow Replicate's FLUX models, so existing clients keep working.
-
-ASPECT_RATIOS = {
-    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "2:3": (832, 1216),
-    "4:5": (896, 1088), "5:4": (1088, 896), "3:4": (896, 1152), "4:3": (1152, 896), "9:16": (768, 1344),
-    "9:21": (640, 1536),
-}
 MIN_SIDE, MAX_SIDE = 64, 2048
+STYLE_TRIGGERS = [
+    "Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art", "Fantasy art", "Neonpunk",
+    "3D Model", "Painting", "Animation", "Illustration", "GHIBSKY",
+]
+
+# Shared by every deployment.
+PROMPT = Input(description="Text prompt for the model.", min_length=1)
+SEED = Input(
+    description=f"Random seed (0-{MAX_SEED}) for reproducible outputs. Leave empty for a random seed; "
+    "the seed used is printed in the logs.",
+    default=None,
+    ge=0,
+    le=MAX_SEED,
+)
+
+# Text generation (SmolLM3, Gemma-3, Phi-4). Names follow Replicate's language models.
+SYSTEM_PROMPT = Input(
+    description="System prompt that sets the assistant's behaviour. Empty uses the model's own.", default=""
+)
+MAX_NEW_TOKENS = Input(
+    description="Maximum number of tokens to generate (1-{le}); the prompt and the answer must also fit the "
+    "model's context window.",
+    default=1024,
+    ge=1,
+    le=8192,
+)
+TEMPERATURE = Input(
+    description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
+    default=0.7,
+    ge=0.0,
+    le=2.0,
+)
+TOP_P = Input(
+    description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities "
+    "add up to top_p. 1 disables it.",
+    default=0.95,
+    ge=0.01,
+    le=1.0,
+)
+TOP_K = Input(
+    description="Sample only from the top_k most likely tokens (0-1000). 0 disables it.", default=50, ge=0, le=1000
+)
+STOP_SEQUENCES = Input(
+    description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 "
+    "characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+    default="",
+)
+
+# Image generation (FLUX). Names, ranges and defaults follow replicate/cog-flux, so existing clients keep working.
+ASPECT_RATIO = Input(
+    description="Aspect ratio of the image (about 1 megapixel). 'custom' uses width and height.",
+    choices=[*ASPECT_RATIOS, "custom"],
+    default="1:1",
+)
+WIDTH = Input(
+    description=f"Image width in pixels ({MIN_SIDE}-{MAX_SIDE}, rounded down to a multiple of 16); "
+    "used only when aspect_ratio is 'custom'.",
+    default=1024,
+    ge=MIN_SIDE,
+    le=MAX_SIDE,
+)
+HEIGHT = Input(
+    description=f"Image height in pixels ({MIN_SIDE}-{MAX_SIDE}, rounded down to a multiple of 16); "
+    "used only when aspect_ratio is 'custom'.",
+    default=1024,
+    ge=MIN_SIDE,
+    le=MAX_SIDE,
+)
+NUM_OUTPUTS = Input(description="Number of images (1-4); image i uses seed + i.", default=1, ge=1, le=4)
+NUM_INFERENCE_STEPS = Input(
+    description="Denoising steps (1-50). More is slower and finer.", default=28, ge=1, le=50
+)
+GUIDANCE = Input(description="Guidance (0-10): how closely the image follows the prompt.", default=3, ge=0, le=10)
+OUTPUT_FORMAT = Input(description="Image file format.", choices=["webp", "jpg", "png"], default="webp")
+OUTPUT_QUALITY = Input(
+    description="Quality (0-100) for webp and jpg; png is lossless and ignores it.", default=80, ge=0, le=100
+)
+STYLE = Input(
+    description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. "
+    "A trigger word picks its style and is added to the prompt if missing.",
+    choices=["auto", "none", *STYLE_TRIGGERS],
+    default="auto",
+)
+LORA_WEIGHTS = Input(
+    description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, "
+    "owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. "
+    "Downloaded once, then cached.",
+    default="",
+)
+LORA_SCALE = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3)
+EXTRA_LORA = Input(
+    description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+)
+EXTRA_LORA_SCALE = Input(description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3)
+HF_API_TOKEN = Input(
+    description="Hugging Face token for private or gated LoRAs (else HF_TOKEN on the server). Never logged.",
+    default=None,
+)
+CIVITAI_API_TOKEN = Input(
+    description="civitai token for LoRAs that need one (else CIVITAI_API_TOKEN on the server). Never logged.",
+    default=None,
+)
+DISABLE_SAFETY_CHECKER = Input(
+    description="Return images without running the safety checker on them.", default=False
+)
+IMAGE_TO_TRANSFORM = Input(description="The image to transform (PNG, JPEG, WebP, ...); resized to the output size.")
+PROMPT_STRENGTH = Input(
+    description="How much to change the input image (0-1]: 1 ignores it, small values keep it.",
+    default=0.8,
+    ge=0.01,
+    le=1.0,
+)
+IMG2IMG_ASPECT_RATIO = Input(
+    description="Aspect ratio of the output. match_input_image keeps the input's ratio at about 1 megapixel "
+    "(sides multiples of 16, longest side at most 1440); 'custom' uses width and height.",
+    choices=["match_input_image", *ASPECT_RATIOS, "custom"],
+    default="match_input_image",
+)
+
+CANONICAL = {
+    "prompt": PROMPT,
+    "seed": SEED,
+    "system_prompt": SYSTEM_PROMPT,
+    "max_new_tokens": MAX_NEW_TOKENS,
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "top_k": TOP_K,
+    "stop_sequences": STOP_SEQUENCES,
+    "aspect_ratio": ASPECT_RATIO,
+    "width": WIDTH,
+    "height": HEIGHT,
+    "num_outputs": NUM_OUTPUTS,
+    "num_inference_steps": NUM_INFERENCE_STEPS,
+    "guidance": GUIDANCE,
+    "output_format": OUTPUT_FORMAT,
+    "output_quality": OUTPUT_QUALITY,
+    "style": STYLE,
+    "lora_weights": LORA_WEIGHTS,
+    "lora_scale": LORA_SCALE,
+    "extra_lora": EXTRA_LORA,
+    "extra_lora_scale": EXTRA_LORA_SCALE,
+    "hf_api_token": HF_API_TOKEN,
+    "civitai_api_token": CIVITAI_API_TOKEN,
+    "disable_safety_checker": DISABLE_SAFETY_CHECKER,
+    "prompt_strength": PROMPT_STRENGTH,
+}
+# Inputs whose definition differs by deployment on purpose.
+DEPLOYMENT_VARIANTS = {
+    ("flux-dev-img2img", "aspect_ratio"): IMG2IMG_ASPECT_RATIO,
+    ("flux-dev-img2img", "image"): IMAGE_TO_TRANSFORM,
+}
+# What a deployment may choose for its model (its README says why): a recommended default, a tighter maximum,
+# and for system_prompt a description that says how its model's template uses it.
+TUNABLE = {
+    "max_new_tokens": ("default", "le"),
+    "temperature": ("default",),
+    "top_p": ("default",),
+    "top_k": ("default",),
+    "system_prompt": ("description",),
+}
 
 
-def aspect_ratio() -> str:
-    return Input(
-        description="Aspect ratio of the image (about 1 megapixel). 'custom' uses width and height.",
-        choices=[*ASPECT_RATIOS, "custom"],
-        default="1:1",
-    )
-
-
-def side(name: str) -> int:
-    return Input(
-        description=f"Image {name} in pixels ({MIN_SIDE}-{MAX_SIDE}, rounded down to a multiple of 16); "
-        "used only when aspect_ratio is 'custom'.",
-        default=1024,
-        ge=MIN_SIDE,
-        le=MAX_SIDE,
-    )
-
-
-def num_outputs() -> int:
-    return Input(description="Number of images (1-4); image i uses seed + i.", default=1, ge=1, le=4)
-
-
-def num_inference_steps(default: int = 28) -> int:
-    return Input(description="Denoising steps (1-50). More is slower and finer.", default=default, ge=1, le=50)
-
-
-def guidance(default: float = 3.5) -> float:
-    return Input(description="Guidance (0-10): how closely the image follows the prompt.", default=default, ge=0, le=10)
-
-
-def output_format() -> str:
-    return Input(description="Image file format.", choices=["webp", "jpg", "png"], default="webp")
-
-
-def output_quality() -> int:
-    return Input(
-        description="Quality (0-100) for webp and jpg; png is lossless and ignores it.", default=90, ge=0, le=100
-    )
-
-
-def lora_weights() -> str:
-    return Input(
-        description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name or "
-        "owner/name/file.safetensors), a .safetensors URL, or a local path. Downloaded once, then cached.",
-        default="",
-    )
-
-
-def lora_scale() -> float:
-    return Input(description="Strength of the LoRA or style (0-2).", default=1.0, ge=0, le=2)
-
-
-def prompt_strength() -> float:
-    return Input(
-        description="How much to change the input image (0-1]: 1 ignores it, small values keep it.",
-        default=0.8,
-        ge=0.01,
-        le=1.0,
-    )
-
-
-def style() -> str:
-    from shared.styles import TRIGGERS
-
-    return Input(
-        description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. "
-        "A trigger word picks its style and is added to the prompt if missing.",
-        choices=["auto", "none", *TRIGGERS],
-        default="auto",
-    )
+def canonical(deployment: str, name: str):
+    """The canonical `Input` for a deployment's input, or None for an input only that deployment has."""
+    return DEPLOYMENT_VARIANTS.get((deployment, name), CANONICAL.get(name))

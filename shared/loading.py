@@ -31,7 +31,7 @@ def load_4bit_causal_lm(path: Path, device: torch.device, max_seq_length: int):
             model_name=str(path), max_seq_length=max_seq_length, load_in_4bit=True, dtype=None
         )
         FastLanguageModel.for_inference(model)
-        logger.info("backend: unsloth (4-bit, fast inference kernels)")
+        logger.info("backend: unsloth (4-bit, fast inference kernels; its own decode loop, not torch.compile)")
         return model, tokenizer, "unsloth"
 
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig

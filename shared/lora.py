@@ -1,18 +1,19 @@
-"""LoRA hot-swapping on a compiled diffusion transformer: switch styles without recompiling or reloading.
+"""LoRA hot-swapping on a compiled diffusion transformer: switch LoRAs without recompiling or reloading.
 
 The order matters (diffusers' hot-swap guide, and traps measured here):
 1. `enable_lora_hotswap(target_rank=R)` before the first LoRA is loaded;
-2. load a first adapter that covers every layer any later LoRA may touch. Here it is an all-zero LoRA over
-   every linear layer of the transformer, so "no style" is the base model exactly and any LoRA of rank <= R
-   fits;
+2. load one adapter per slot that covers every layer any later LoRA may touch. Here each is an all-zero LoRA
+   over every linear layer of the transformer, so an empty slot is the base model exactly and any LoRA of
+   rank <= R fits; every slot stays active (weight 1) for good, so the set of adapters never changes;
 3. compile the transformer in place (`transformer.compile`, not `torch.compile(module)`, whose wrapper
    recompiles on a swap), then warm up;
-4. every later LoRA goes in with `load_lora_weights(..., hotswap=True)`, which copies weights into the live
-   tensors: same graph, no recompilation.
+4. every later LoRA goes in with `load_lora_weights(..., adapter_name=<slot>, hotswap=True)`, which copies
+   weights into that slot's live tensors: same graph, no recompilation.
 
-A swap that fails half-way deletes the live adapter, so each LoRA is checked first (`check_fits`) and
-refused with a clear error while the current style stays live. `lora_scale` is folded into the weights
-(B * scale) instead of being passed at call time, where a new Python float would recompile the graph.
+A swap that fails half-way deletes the live adapter, so every LoRA of a request is checked (`check_fits`)
+before any slot is swapped, and an unfit one is refused with a clear error while every slot keeps its LoRA.
+The scale is folded into the weights (B * scale) instead of being passed at call time, where a new Python
+float would recompile the graph.
 """
 
 import logging
@@ -22,8 +23,8 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-ADAPTER = "style"
 _LORA_KEY = re.compile(r"^transformer\.(.+)\.lora_([AB])\.weight$")
+NONE = "none"  # the key of an empty slot
 
 
 class LoraRefused(ValueError):
@@ -43,13 +44,18 @@ def zero_lora(layers: dict[str, torch.nn.Linear], rank: int, dtype: torch.dtype)
     return state
 
 
-class LoraHotSwapper:
-    """Owns the pipeline's one LoRA slot and knows which LoRA is live in it."""
+Fitted = dict[str, tuple[torch.Tensor, torch.Tensor]]  # layer -> (A, B) of a LoRA that passed check_fits
 
-    def __init__(self, pipe, max_rank: int):
+
+class LoraSlots:
+    """Owns the pipeline's LoRA slots (one PEFT adapter each, named after the slot) and knows which LoRA is
+    live in each, as (key, scale): the key is the caller's identity of the LoRA, `none` an empty slot."""
+
+    def __init__(self, pipe, slots: tuple[str, ...], max_rank: int):
         self.pipe = pipe
+        self.slots = slots
         self.max_rank = max_rank
-        self.live: tuple[str, float] | None = None
+        self.live: dict[str, tuple[str, float]] = {}
 
     def prepare(self) -> None:
         """Steps 1-2: call once, before compiling the transformer."""
@@ -59,12 +65,15 @@ class LoraHotSwapper:
         self.pipe.enable_lora_hotswap(target_rank=self.max_rank)
         dtype = self.pipe.transformer.dtype if self.pipe.transformer.dtype.is_floating_point else torch.bfloat16
         self.dtype = dtype
-        zero = zero_lora(linear_layers(self.pipe.transformer), self.max_rank, dtype)
-        self.pipe.load_lora_weights(zero, adapter_name=ADAPTER)
-        self.live = ("none", 1.0)
-        logger.info("LoRA slot ready: %d layers, rank <= %d", len(self.layers), self.max_rank)
+        for slot in self.slots:
+            self.pipe.load_lora_weights(zero_lora(layers, self.max_rank, dtype), adapter_name=slot)
+            self.live[slot] = (NONE, 1.0)
+        # Loading an adapter makes it the only active one: activate every slot, for good.
+        self.pipe.set_adapters(list(self.slots), [1.0] * len(self.slots))
+        logger.info("LoRA slots %s ready: %d layers, rank <= %d", ", ".join(self.slots), len(self.layers),
+                    self.max_rank)
 
-    def check_fits(self, state_dict: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def check_fits(self, state_dict: dict[str, torch.Tensor]) -> Fitted:
         """Validate a diffusers-format LoRA; returns {layer: (A, B)} or raises LoraRefused."""
         text_encoder_keys = [k for k in state_dict if k.startswith(("text_encoder", "te_", "lora_te"))]
         if text_encoder_keys:
@@ -93,15 +102,14 @@ class LoraHotSwapper:
             raise LoraRefused("it holds no LoRA weights")
         return result
 
-    def activate(self, key: str, state_dict: dict[str, torch.Tensor] | None, scale: float) -> None:
-        """Make `key` (a LoRA's identity; "none" for the base model) live at `scale`, by hot-swap.
+    def swap(self, slot: str, key: str, fitted: Fitted, scale: float) -> None:
+        """Make `key` live in `slot` at `scale`, by hot-swap; `fitted` must come from `check_fits` ({} for none).
 
         Every layer is padded to the slot's rank with zeros, so the swapped-in adapter has exactly the
         first adapter's configuration (PEFT refuses a hot-swap whose rank or alpha pattern differs).
         """
-        if self.live == (key, scale):
+        if self.live[slot] == (key, scale):
             return
-        fitted = self.check_fits(state_dict) if state_dict is not None else {}
         full = {}
         for name, (in_features, out_features) in self.layers.items():
             a = torch.zeros(self.max_rank, in_features, dtype=self.dtype)
@@ -113,6 +121,6 @@ class LoraHotSwapper:
                 b[:, :rank] = (lora_b.float() * scale).to(self.dtype)
             full[f"transformer.{name}.lora_A.weight"] = a
             full[f"transformer.{name}.lora_B.weight"] = b
-        self.pipe.load_lora_weights(full, adapter_name=ADAPTER, hotswap=True)
-        self.live = (key, scale)
-        logger.info("LoRA live: %s (scale %.2f)", key, scale)
+        self.pipe.load_lora_weights(full, adapter_name=slot, hotswap=True)
+        self.live[slot] = (key, scale)
+        logger.info("LoRA slot %s: %d layers live (scale %.2f)", slot, len(fitted), scale)

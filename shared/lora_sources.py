@@ -1,125 +1,292 @@
-"""Where LoRA files come from: a built-in style, a Hugging Face repo, a .safetensors URL or a local path.
+"""Where LoRA files come from: a built-in style, a Hugging Face repo or link, a civitai model, a .safetensors URL,
+or a file under the operator's LORA_LOCAL_DIR. Never any other file on the server.
 
-Downloads land in an on-disk LRU cache (`LORA_CACHE_DIR`, `LORA_CACHE_SIZE` files), so a LoRA is fetched
-once and the disk never fills up with every LoRA ever asked for.
+Every download is checked before it enters the on-disk LRU cache (`shared/lora_cache.py`); every failure reads
+`<field>: <what went wrong> (<what is accepted>)`, and no token or URL query ever reaches a message or a log line.
+Hub and civitai addresses come from `LoraSettings` (HF_ENDPOINT, CIVITAI_API_BASE), which is how tests point
+them at a loopback server.
 """
 
-import hashlib
 import logging
-import os
-import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+
+import requests
+
+from shared.lora_cache import LoraCache, LoraSettings, lora_identity
+from shared.lora_references import ACCEPTED, LoraReference, LoraSourceError, parse_reference
+from shared.secrets import secret_value
+from shared.styles import Style
+
+__all__ = [
+    "LoraCache", "LoraReference", "LoraSettings", "LoraSourceError", "Style", "lora_identity", "parse_reference",
+    "resolve_lora", "resolve_style",
+]
 
 logger = logging.getLogger(__name__)
 
-HF_REPO = re.compile(r"^(?:https://huggingface\.co/)?([\w.\-]+/[\w.\-]+)(?:/(?:resolve/[\w.\-]+/)?(.+\.safetensors))?$")
+CIVITAI_LORA_TYPES = {"LORA", "LoCon", "DoRA"}
+PREFERRED_HF_FILE = "pytorch_lora_weights.safetensors"  # what diffusers' training scripts write
+PUBLIC_ONLY = "a URL anyone can download is accepted"
+CIVITAI_TOKEN = "a model you may download is accepted; give civitai_api_token for one that needs a login"
 
 
-class LoraSourceError(ValueError):
-    pass
+def resolve_lora(
+    reference: str, cache: LoraCache, hf_token=None, civitai_token=None, field: str = "lora_weights"
+) -> Path:
+    """A checked .safetensors file for a LoRA reference, or LoraSourceError("<field>: ...").
+
+    Tokens may be Cog `Secret`s or strings; without one, HF_TOKEN / CIVITAI_API_TOKEN are used.
+    """
+    parsed = parse_reference(reference, field)
+    if parsed.kind == "local":
+        return _local_file(parsed, cache, field)
+    if parsed.kind == "huggingface":
+        return _from_hugging_face(parsed, cache, secret_value(hf_token, "HF_TOKEN"), field)
+    if parsed.kind == "civitai":
+        return _from_civitai(parsed, cache, secret_value(civitai_token, "CIVITAI_API_TOKEN"), field)
+    return _from_url(parsed, cache, field)
 
 
-@dataclass(frozen=True)
-class Style:
-    """A built-in LoRA and the trigger words that select it."""
-
-    name: str
-    repo_id: str
-    filename: str
-    revision: str
-    triggers: tuple[str, ...]
-
-    def local_override(self) -> Path | None:
-        """`FLUX_STYLE_LORAS_DIR/<name>.safetensors`: how tests and air-gapped hosts supply built-in styles."""
-        directory = os.environ.get("FLUX_STYLE_LORAS_DIR")
-        return Path(directory) / f"{self.name}.safetensors" if directory else None
+def resolve_style(style: Style, cache: LoraCache, token=None) -> Path:
+    override = style.local_override()
+    field = f"style {style.name}"
+    if override is not None:
+        if not override.is_file():
+            raise LoraSourceError(f"{field}: {override} not found (FLUX_STYLE_LORAS_DIR is set)")
+        return cache.check_local(override, field, override.name)
+    reference = LoraReference("huggingface", repo=style.repo_id, filename=style.filename, revision=style.revision)
+    return _from_hugging_face(reference, cache, secret_value(token, "HF_TOKEN"), field)
 
 
-class LoraCache:
-    def __init__(self, directory: Path | None = None, max_files: int | None = None):
-        self.directory = Path(directory or os.environ.get("LORA_CACHE_DIR", Path.home() / ".cache" / "lora-cache"))
-        self.max_files = max_files or int(os.environ.get("LORA_CACHE_SIZE", "20"))
+# ---- files under LORA_LOCAL_DIR ------------------------------------------------------------------------------
 
-    def path_for(self, reference: str) -> Path:
-        return self.directory / f"{hashlib.sha256(reference.encode()).hexdigest()[:24]}.safetensors"
-
-    def get(self, reference: str, download) -> Path:
-        """The cached file for `reference`, calling `download(destination)` on a miss."""
-        path = self.path_for(reference)
-        if path.exists():
-            os.utime(path)  # most recently used
-            return path
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
-            partial = Path(tmp) / "download.safetensors"
-            download(partial)
-            partial.replace(path)
-        self._evict()
-        return path
-
-    def _evict(self) -> None:
-        files = sorted(self.directory.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for stale in files[self.max_files :]:
-            stale.unlink(missing_ok=True)
-            logger.info("LoRA cache: evicted %s", stale.name)
+def _local_file(reference: LoraReference, cache: LoraCache, field: str) -> Path:
+    root = cache.settings.local_dir
+    if root is None:
+        raise LoraSourceError(f"{field}: files on the server are not accepted ({ACCEPTED})")
+    given = Path(reference.filename)
+    path = (given if given.is_absolute() else root / given).resolve()  # symlinks and .. resolved before the check
+    if not path.is_relative_to(root.resolve()):
+        raise LoraSourceError(f"{field}: {reference.filename} is outside LORA_LOCAL_DIR ({ACCEPTED}, or a file "
+                              "under LORA_LOCAL_DIR)")
+    if not path.is_file():
+        raise LoraSourceError(f"{field}: no file {reference.filename} under LORA_LOCAL_DIR ({ACCEPTED}, or a file "
+                              "under LORA_LOCAL_DIR)")
+    return cache.check_local(path, field, path.name)
 
 
-def resolve_lora(reference: str, cache: LoraCache, token: str | None = None) -> Path:
-    """A local .safetensors path for a LoRA reference (local path, URL or Hugging Face repo)."""
-    reference = reference.strip()
-    local = Path(reference)
-    if local.is_file():
-        return local
-    if reference.startswith(("http://", "https://")) and not reference.startswith("https://huggingface.co/"):
-        return cache.get(reference, lambda dest: _download_url(reference, dest))
-    match = HF_REPO.match(reference)
-    if match:
-        repo_id, filename = match[1], match[2]
-        return cache.get(reference, lambda dest: _download_hf(repo_id, filename, None, token, dest))
-    raise LoraSourceError(
-        "lora_weights: expected a Hugging Face repo (owner/name or owner/name/file.safetensors), "
-        f"a .safetensors URL or a local file, got {reference!r}"
+# ---- Hugging Face ---------------------------------------------------------------------------------------------
+
+def _from_hugging_face(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
+    """Keyed on the file's ETag (its content hash on the Hub): a branch that moves to new weights is fetched
+    again, an unchanged one costs one HEAD request."""
+    try:
+        return _hub_download(reference, cache, token, field)
+    except LoraSourceError:
+        raise
+    except Exception as error:
+        message = _hub_failure(error, reference)
+        if message is None:
+            raise
+        raise LoraSourceError(f"{field}: {message}") from None
+
+
+def _hub_download(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    endpoint = cache.settings.hf_endpoint
+    filename = reference.filename or _only_safetensors_file(reference, endpoint, token, field)
+    url = hf_hub_url(reference.repo, filename, revision=reference.revision, endpoint=endpoint)
+    meta = get_hf_file_metadata(url, token=token, timeout=cache.settings.timeout)
+    key = f"hf:{endpoint}:" + (meta.etag or f"{reference.repo}@{meta.commit_hash}/{filename}")
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached
+    _check_size(meta.size, cache.settings, field, reference.describe())
+
+    def fill(partial: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=partial.parent) as local_dir:
+            downloaded = hf_hub_download(
+                reference.repo, filename, revision=meta.commit_hash or reference.revision, token=token,
+                endpoint=endpoint, local_dir=local_dir, etag_timeout=cache.settings.timeout,
+            )
+            shutil.move(downloaded, partial)
+
+    return cache.store(key, fill, field, f"{reference.repo}/{filename}")
+
+
+def _only_safetensors_file(reference: LoraReference, endpoint: str, token: str | None, field: str) -> str:
+    from huggingface_hub import HfApi
+
+    files = [f for f in HfApi(endpoint=endpoint).list_repo_files(reference.repo, revision=reference.revision,
+                                                                  token=token) if f.endswith(".safetensors")]
+    if len(files) == 1:
+        return files[0]
+    if PREFERRED_HF_FILE in files:
+        return PREFERRED_HF_FILE
+    if not files:
+        raise LoraSourceError(f"{field}: {reference.describe()} holds no .safetensors file ({ACCEPTED})")
+    listed = ", ".join(sorted(files)[:5])
+    raise LoraSourceError(f"{field}: {reference.describe()} holds {len(files)} .safetensors files ({listed}); "
+                          f"name one as {reference.repo}/<file>")
+
+
+def _hub_failure(error: Exception, reference: LoraReference) -> str | None:
+    """What went wrong, in words, for huggingface_hub's and httpx's exceptions; None for anything else."""
+    import httpx
+    from huggingface_hub import errors
+
+    what, repo = reference.describe(), reference.repo
+    if isinstance(error, errors.GatedRepoError):
+        return f"{repo} is gated on Hugging Face (accept its terms on the Hub and give hf_api_token)"
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return f"no Hugging Face repo {repo}, or it is private (check the name; give hf_api_token for a private repo)"
+    if isinstance(error, errors.RevisionNotFoundError):
+        return f"{repo} has no revision {reference.revision!r} (a branch, tag or commit of the repo is accepted)"
+    if isinstance(error, errors.RemoteEntryNotFoundError):
+        return f"{what}: no such file in the repo (a .safetensors file in the repo is accepted)"
+    if isinstance(error, errors.OfflineModeIsEnabled):
+        return ("Hugging Face downloads are off on this server (HF_HUB_OFFLINE) (a file under LORA_LOCAL_DIR or a "
+                "built-in style is accepted)")
+    if isinstance(error, errors.HfHubHTTPError) and error.response is not None:
+        return f"Hugging Face answered HTTP {error.response.status_code} for {what} (try again later)"
+    if isinstance(error, (httpx.TransportError, errors.LocalEntryNotFoundError)):
+        return f"could not reach Hugging Face for {what} ({type(error).__name__}; try again later)"
+    return None
+
+
+# ---- civitai --------------------------------------------------------------------------------------------------
+
+def _from_civitai(reference: LoraReference, cache: LoraCache, token: str | None, field: str) -> Path:
+    """A model version's files don't change once published: keyed on the version id."""
+    base = cache.settings.civitai_base
+    headers = {"Authorization": f"Bearer {token}"} if token else {}  # civitai's preferred form: never in a URL
+    version, query = reference.revision, ""
+    if version is None:
+        version, query = _latest_civitai_version(reference, cache.settings, headers, field)
+    key = f"civitai:{base}:{version}"  # the primary file when no query picks one: only a valid LoRA is ever kept
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached
+    url = f"{base}/api/download/models/{version}{query}"
+    what = f"civitai model version {version}"
+    return cache.store(
+        key, lambda partial: _download(url, partial, headers, cache.settings, field, what, CIVITAI_TOKEN), field, what
     )
 
 
-def resolve_style(style: Style, cache: LoraCache, token: str | None = None) -> Path:
-    override = style.local_override()
-    if override is not None:
-        if not override.is_file():
-            raise LoraSourceError(f"style {style.name}: {override} not found (FLUX_STYLE_LORAS_DIR is set)")
-        return override
-    reference = f"{style.repo_id}@{style.revision}/{style.filename}"
-    return cache.get(reference, lambda dest: _download_hf(style.repo_id, style.filename, style.revision, token, dest))
+def _latest_civitai_version(reference: LoraReference, settings: LoraSettings, headers: dict, field: str):
+    """The newest version of a model and the query that selects its .safetensors file (primary first)."""
+    what = reference.describe()
+    response = _request(f"{settings.civitai_base}/api/v1/models/{reference.repo}", headers, settings, field, what)
+    with response:
+        _raise_for_status(response, field, what, CIVITAI_TOKEN)
+        try:
+            model = response.json()
+            kind, versions = model.get("type"), model["modelVersions"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LoraSourceError(f"{field}: civitai sent an unreadable answer for {what} (try again later)") from None
+    if kind not in CIVITAI_LORA_TYPES:
+        raise LoraSourceError(f"{field}: {what} is a {kind}, not a LoRA ({ACCEPTED})")
+    if not versions:
+        raise LoraSourceError(f"{field}: {what} has no published version ({ACCEPTED})")
+    latest = versions[0]  # civitai lists versions newest first
+    files = [f for f in latest.get("files") or [] if _is_safetensors(f)]
+    if not files:
+        raise LoraSourceError(f"{field}: {what} version {latest.get('id')} has no .safetensors file ({ACCEPTED})")
+    chosen = next((f for f in files if f.get("primary")), files[0])
+    size_kb = chosen.get("sizeKB")
+    _check_size(int(size_kb * 1024) if isinstance(size_kb, int | float) else None, settings, field, what)
+    query = f"?type={chosen.get('type') or 'Model'}&format=SafeTensor"
+    return str(latest["id"]), query
 
 
-def _download_url(url: str, destination: Path) -> None:
-    import requests
-
-    with requests.get(url, stream=True, timeout=60) as response:
-        if response.status_code != 200:
-            raise LoraSourceError(f"lora_weights: {url} answered HTTP {response.status_code}")
-        with open(destination, "wb") as out:
-            for chunk in response.iter_content(1 << 20):
-                out.write(chunk)
+def _is_safetensors(file: dict) -> bool:
+    return (file.get("metadata") or {}).get("format") == "SafeTensor" or str(file.get("name", "")).endswith(
+        ".safetensors")
 
 
-def _download_hf(repo_id: str, filename: str | None, revision: str | None, token, destination: Path) -> None:
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError
+# ---- any .safetensors URL -------------------------------------------------------------------------------------
 
+def _from_url(reference: LoraReference, cache: LoraCache, field: str) -> Path:
+    """Keyed on the URL, and asked again each time with the validators it sent (ETag, Last-Modified): a file
+    changed behind the same URL is fetched anew, an unchanged one costs a 304."""
+    url, what, settings = reference.url, reference.describe(), cache.settings
+    key = f"url:{url}"
+    cached = cache.lookup(key)
+    if cached is not None:
+        validators = cache.validators(cached)
+        if not validators:
+            return cached
+        conditional = {"If-None-Match": validators.get("etag"), "If-Modified-Since": validators.get("last_modified")}
+        try:
+            response = _request(url, {k: v for k, v in conditional.items() if v}, settings, field, what)
+        except LoraSourceError as error:
+            logger.warning("LoRA cache: serving %s as cached: %s", what, error)
+            return cached
+        with response:
+            if response.status_code == 304 or response.status_code >= 500:
+                return cached
+            _raise_for_status(response, field, what)
+            return cache.store(key, lambda partial: _write_body(response, partial, settings, field, what),
+                               field, what)
+    return cache.store(key, lambda partial: _download(url, partial, {}, settings, field, what), field, what)
+
+
+# ---- HTTP -----------------------------------------------------------------------------------------------------
+
+def _request(url: str, headers: dict, settings: LoraSettings, field: str, what: str) -> requests.Response:
     try:
-        if filename is None:
-            listing = HfApi().list_repo_files(repo_id, revision=revision, token=token)
-            files = [f for f in listing if f.endswith(".safetensors")]
-            if len(files) != 1:
-                raise LoraSourceError(
-                    f"lora_weights: {repo_id} holds {len(files)} .safetensors files; name one as {repo_id}/<file>"
-                )
-            filename = files[0]
-        downloaded = hf_hub_download(repo_id, filename, revision=revision, token=token)
-    except HfHubHTTPError as error:
-        raise LoraSourceError(f"lora_weights: could not fetch {repo_id}: {error.__class__.__name__}") from None
-    shutil.copyfile(downloaded, destination)
+        return requests.get(url, headers=headers, stream=True, timeout=(settings.timeout, settings.timeout))
+    except requests.Timeout:
+        reason = f"no answer in {settings.timeout:g} s"
+    except requests.ConnectionError:
+        reason = "could not connect"
+    except requests.RequestException as error:
+        reason = type(error).__name__
+    raise LoraSourceError(f"{field}: could not download {what}: {reason} (try again later, or another source)")
+
+
+def _raise_for_status(response: requests.Response, field: str, what: str, denied: str = PUBLIC_ONLY) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in (401, 403):
+        raise LoraSourceError(f"{field}: {what} answered HTTP {status}: access denied ({denied})")
+    if status in (404, 410):
+        raise LoraSourceError(f"{field}: {what} answered HTTP {status}: no such file ({ACCEPTED})")
+    raise LoraSourceError(f"{field}: {what} answered HTTP {status} (try again later)")
+
+
+def _download(url: str, partial: Path, headers: dict, settings: LoraSettings, field: str, what: str,
+              denied: str = PUBLIC_ONLY) -> dict:
+    with _request(url, headers, settings, field, what) as response:
+        _raise_for_status(response, field, what, denied)
+        return _write_body(response, partial, settings, field, what)
+
+
+def _write_body(response: requests.Response, partial: Path, settings: LoraSettings, field: str, what: str) -> dict:
+    """Stream the body to `partial` within the size limit; returns the validators to ask again with."""
+    length = response.headers.get("Content-Length")
+    _check_size(int(length) if length and length.isdigit() else None, settings, field, what)
+    written = 0
+    try:
+        with open(partial, "wb") as out:
+            for chunk in response.iter_content(1 << 20):
+                written += len(chunk)
+                _check_size(written, settings, field, what)
+                out.write(chunk)
+    except requests.RequestException as error:
+        raise LoraSourceError(f"{field}: the download of {what} broke off ({type(error).__name__}; try again "
+                              "later)") from None
+    validators = {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
+    return {name: value for name, value in validators.items() if value}
+
+
+def _check_size(size: int | None, settings: LoraSettings, field: str, what: str) -> None:
+    if size is not None and size > settings.max_bytes:
+        raise LoraSourceError(f"{field}: {what} is over {settings.max_bytes / 2**20:.0f} MB (LoRAs up to "
+                              f"{settings.max_bytes / 2**20:.0f} MB are accepted)")
+

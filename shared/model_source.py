@@ -1,19 +1,52 @@
-"""Where weights come from: a pinned Hugging Face revision, or a local directory named by an env var.
+"""Where weights come from, in this order:
 
-The local directory is how the tests point a production predictor at a tiny model, and how an
-air-gapped host serves weights it already has. Tokens are passed through, never logged.
+1. baked into the image: `make weights-<name>` downloads the pinned snapshot into the deployment folder
+   (`weights/<owner>--<name>/`), which `cog build`/`cog push` copy into the image. This is the path for
+   Replicate, where a container gets no secrets at boot and so can't fetch a gated model;
+2. a local directory named by an environment variable (`<NAME>_MODEL_DIR`): air-gapped hosts, and the tests'
+   tiny models;
+3. the Hugging Face Hub at a pinned revision, into a cache folder (`docker run -v` a volume there so the
+   download happens once). Gated models need HF_TOKEN in the environment.
+
+Tokens are passed through, never logged.
 """
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
+REVISION_FILE = ".revision"  # written by `make weights-<name>`: baked weights of another revision are not used
+
 
 class ModelSourceError(RuntimeError):
     """The weights could not be found or fetched; the message says what to set."""
+
+
+def baked_weights_root() -> Path:
+    """The folder `make weights-<name>` fills: `weights/` beside predict.py (/src/weights in the image)."""
+    return Path(os.environ.get("WEIGHTS_DIR", "weights"))
+
+
+def weights_cache_dir() -> Path:
+    """A persistent folder for downloaded weights: mount a volume here with `docker run -v`."""
+    return Path(os.environ.get("MODEL_CACHE_DIR", Path.home() / ".cache" / "huggingface" / "hub"))
+
+
+def check_holds_model(path: Path, origin: str) -> None:
+    """Raise with the reason when `path` lacks a model config or weight files (a half-finished download, a
+    folder saved without weights)."""
+    if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
+        raise ModelSourceError(f"{origin} holds no model (no config.json or model_index.json in {path})")
+    if not any(next(path.rglob(pattern), None) for pattern in WEIGHT_FILES):
+        raise ModelSourceError(
+            f"{origin} holds a model config but no weight files ({', '.join(WEIGHT_FILES)}) in {path}: "
+            "the download or save did not finish"
+        )
 
 
 @dataclass(frozen=True)
@@ -24,30 +57,61 @@ class ModelSource:
     gated: bool = False
     allow_patterns: tuple[str, ...] | None = None
 
+    @property
+    def baked_dir(self) -> Path:
+        return baked_weights_root() / self.repo_id.replace("/", "--")
+
     def resolve(self, token: str | None = None) -> Path:
-        """Return a local directory holding the weights, downloading them once if needed."""
+        """Return a local directory holding the weights (baked, local, or downloaded once), logging which."""
+        baked = self._baked_weights()
+        if baked is not None:
+            logger.info("loading %s@%s from weights baked into the image: %s", self.repo_id, self.revision[:12], baked)
+            return baked
         local_dir = os.environ.get(self.local_dir_env)
         if local_dir:
             path = Path(local_dir)
-            if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
-                raise ModelSourceError(
-                    f"{self.local_dir_env}={local_dir} holds no model (no config.json or model_index.json)"
-                )
-            logger.info("loading %s from local directory %s", self.repo_id, path)
+            check_holds_model(path, f"{self.local_dir_env}={local_dir}")
+            logger.info("loading %s from local directory %s (%s)", self.repo_id, path, self.local_dir_env)
             return path
-        return self._download(token)
+        path = self._download(token)
+        check_holds_model(path, f"the Hub download of {self.repo_id}@{self.revision[:12]}")
+        return path
+
+    def _baked_weights(self) -> Path | None:
+        path = self.baked_dir
+        if not path.is_dir():
+            return None
+        marker = path / REVISION_FILE
+        baked_revision = marker.read_text().strip() if marker.is_file() else None
+        if baked_revision != self.revision:
+            logger.warning(
+                "ignoring baked weights in %s: revision %s, this deployment wants %s (run make weights-<name>)",
+                path, baked_revision, self.revision,
+            )
+            return None
+        check_holds_model(path, f"the baked weights of {self.repo_id}")
+        return path
+
+    def download_to(self, destination: Path, token: str | None) -> Path:
+        """Download the pinned snapshot into `destination` and mark its revision (`make weights-<name>`)."""
+        from huggingface_hub import snapshot_download
+
+        self._check_token(token)
+        with hub_errors(self.repo_id):
+            snapshot_download(
+                self.repo_id, revision=self.revision, token=token or None, local_dir=destination,
+                allow_patterns=list(self.allow_patterns) if self.allow_patterns else None,
+            )
+        check_holds_model(destination, f"the download of {self.repo_id}")
+        (destination / REVISION_FILE).write_text(self.revision + "\n")
+        return destination
 
     def _download(self, token: str | None) -> Path:
         from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
-        if self.gated and not token:
-            raise ModelSourceError(
-                f"{self.repo_id} is gated: set HF_TOKEN to a token of an account "
-                "that accepted the model's licence"
-            )
-        logger.info("fetching %s@%s into %s", self.repo_id, self.revision[:12], weights_cache_dir())
-        try:
+        self._check_token(token)
+        logger.info("fetching %s@%s from the Hub into %s", self.repo_id, self.revision[:12], weights_cache_dir())
+        with hub_errors(self.repo_id):
             path = snapshot_download(
                 self.repo_id,
                 revision=self.revision,
@@ -55,20 +119,29 @@ class ModelSource:
                 cache_dir=weights_cache_dir(),
                 allow_patterns=list(self.allow_patterns) if self.allow_patterns else None,
             )
-        except GatedRepoError:
-            raise ModelSourceError(
-                f"{self.repo_id} is gated and the token was rejected: accept the licence on its model page "
-                "with the token's account"
-            ) from None
-        except RepositoryNotFoundError:
-            raise ModelSourceError(
-                f"{self.repo_id} not found, or the token cannot see it (set HF_TOKEN)"
-            ) from None
-        except HfHubHTTPError as error:
-            raise ModelSourceError(f"download of {self.repo_id} failed: {error.__class__.__name__}") from None
         return Path(path)
 
+    def _check_token(self, token: str | None) -> None:
+        if self.gated and not token:
+            raise ModelSourceError(
+                f"{self.repo_id} is gated: set HF_TOKEN to a token of an account that accepted the model's "
+                "licence (on Replicate, bake the weights into the image with make weights-<name>)"
+            )
 
-def weights_cache_dir() -> Path:
-    """A persistent folder for downloaded weights: mount a volume here with `docker run -v`."""
-    return Path(os.environ.get("MODEL_CACHE_DIR", Path.home() / ".cache" / "huggingface" / "hub"))
+
+@contextmanager
+def hub_errors(repo_id: str):
+    """Turn huggingface_hub's exceptions into ModelSourceError saying what to do, without the token."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        yield
+    except GatedRepoError:
+        raise ModelSourceError(
+            f"{repo_id} is gated and the token was rejected: accept the licence on its model page with the "
+            "token's account"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelSourceError(f"{repo_id} not found, or the token cannot see it (set HF_TOKEN)") from None
+    except HfHubHTTPError as error:
+        raise ModelSourceError(f"download of {repo_id} failed: {error.__class__.__name__}") from None

@@ -31,15 +31,21 @@ def quantize_hqq(
     bits: int = 4,
     group_size: int = 64,
     compute_dtype: torch.dtype = torch.bfloat16,
+    require_fast_kernel: bool = True,
 ) -> torch.nn.Module:
-    """Half-Quadratic Quantization of every linear layer but the head, through Pruna.
+    """Half-Quadratic Quantization of every linear layer but the head, through Pruna, on the int4 kernel.
 
     Pruna only lists CUDA for HQQ; on the CPU (tests) it runs with `experimental=True`, which skips
     that device check and nothing else. Only the quantizer is used: Pruna's compiled generator
     ignores top_p, attention masks and streamers, so decoding is compiled by `shared.compile` instead.
+    Pruna's own kernel step is off: hqq's torchao_int4 backend misreads torch's version and falls back to
+    a dequantize-then-matmul forward, so `shared.hqq_kernels` moves the layers to the int4 kernel and
+    checks every layer got there (`require_fast_kernel=False` only warns when some did not).
     """
     os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")  # pruna sends telemetry unless told not to
     from pruna import SmashConfig, smash
+
+    from shared.hqq_kernels import check_kernels, engage_tinygemm, layer_kernels
 
     before = weight_bytes(model)
     config = SmashConfig(device=str(device))
@@ -49,12 +55,13 @@ def quantize_hqq(
                 "weight_bits": bits,
                 "group_size": group_size,
                 "compute_dtype": str(compute_dtype),
-                # torchao's int4 kernels are CUDA-only.
-                "use_torchao_kernels": device.type == "cuda",
+                "use_torchao_kernels": False,
             }
         }
     )
     quantized = smash(model, config, experimental=device.type != "cuda").model
+    left_slow = engage_tinygemm(quantized)
+    check_kernels(layer_kernels(quantized), left_slow, require_fast=require_fast_kernel)
     after = weight_bytes(quantized)
     logger.info(
         "HQQ %d-bit (group %d): weights %.1f MB -> %.1f MB (%.0f%%)",

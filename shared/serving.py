@@ -2,10 +2,13 @@
 answers."""
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
+from shared.metrics import record_metrics
 from shared.outputs import save_text
 from shared.runtime import PredictionTimer
-from shared.text_generation import Sampling, TextGenerator
+from shared.stop_sequences import stop_at
+from shared.text_generation import ChatInputs, Sampling, TextGenerator
 
 
 def require_text(name: str, value: str) -> str:
@@ -17,20 +20,26 @@ def require_text(name: str, value: str) -> str:
 
 def stream_text(
     generator: TextGenerator,
-    model_inputs,
+    inputs: ChatInputs,
     sampling: Sampling,
     record_metric: Callable[[str, float], None],
     save_as: str,
+    stop_sequences: tuple[str, ...] = (),
+    shape: Callable[[Iterator[str]], Iterator[str]] | None = None,
 ) -> Iterator[str]:
-    """Stream the answer; then record Replicate-style metrics and write the answer under OUTPUT_DIR."""
+    """Stream the answer; then record Replicate-style metrics and write the answer under OUTPUT_DIR.
+
+    `shape` turns the raw text into what the user sees (Phi-4 hides its reasoning); stop sequences apply to
+    that visible text, so a stop word inside hidden reasoning can't end an answer that never started.
+    """
     timer = PredictionTimer(generator.device)
-    input_ids = model_inputs["input_ids"] if isinstance(model_inputs, dict) else model_inputs
-    record_metric("input_token_count", int(input_ids.shape[1]))
+    record_metrics(record_metric, {"input_token_count": inputs.prompt_tokens})
     pieces = []
-    for piece in generator.stream(model_inputs, sampling):
-        timer.first_output()
-        pieces.append(piece)
-        yield piece
-    for key, value in timer.log(output_tokens=generator.last_output_tokens).items():
-        record_metric(key, value)
+    # closing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
+    with closing(generator.stream(inputs, sampling)) as raw:
+        for piece in stop_at(shape(raw) if shape else raw, stop_sequences):
+            timer.first_output()
+            pieces.append(piece)
+            yield piece
+    record_metrics(record_metric, timer.log(output_tokens=generator.last_output_tokens))
     save_text("".join(pieces), save_as)

@@ -1,21 +1,71 @@
-"""The built-in FLUX style LoRAs and their trigger words (no heavy imports: the input schema reads it)."""
+"""The built-in FLUX style LoRAs, their trigger words, and picking one for a prompt.
 
-from shared.lora_sources import Style
+No heavy imports: predictors and the schema tools read it.
+"""
 
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Style:
+    """A built-in LoRA and the trigger words that select it."""
+
+    name: str
+    repo_id: str
+    filename: str
+    revision: str
+    triggers: tuple[str, ...]
+
+    def local_override(self) -> Path | None:
+        """`FLUX_STYLE_LORAS_DIR/<name>.safetensors`: how tests and air-gapped hosts supply built-in styles.
+
+        The FLUX runner reads that directory once into `FluxSettings.style_loras_dir` and looks there first;
+        this method serves `shared.lora_sources.resolve_style` when it is called on its own."""
+        directory = os.environ.get("FLUX_STYLE_LORAS_DIR")
+        return Path(directory) / f"{self.name}.safetensors" if directory else None
+
+
+# Files are named (the GHIBSKY repo holds lora.safetensors and lora_v2.safetensors). Revisions: no commit of either
+# repo could be established from public code when this was written (every public use found loads `main`), so
+# both follow `main`; the LoRA cache keys each download on the file's ETag, so a changed file is fetched again.
+# FLUX_STYLE_REVISION_<NAME> pins a commit.
 OPEN_IMAGE_PREFERENCES = Style(
     name="open-image-preferences",
     repo_id="data-is-better-together/open-image-preferences-v1-flux-dev-lora",
-    filename=None,
-    revision="main",
+    filename="pytorch_lora_weights.safetensors",
+    revision=os.environ.get("FLUX_STYLE_REVISION_OPEN_IMAGE_PREFERENCES", "main"),
     triggers=("Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art", "Fantasy art",
               "Neonpunk", "3D Model", "Painting", "Animation", "Illustration"),
 )
 GHIBSKY = Style(
     name="ghibsky",
     repo_id="aleksa-codes/flux-ghibsky-illustration",
-    filename=None,
-    revision="main",
+    filename="lora_v2.safetensors",
+    revision=os.environ.get("FLUX_STYLE_REVISION_GHIBSKY", "main"),
     triggers=("GHIBSKY",),
 )
 STYLES = (OPEN_IMAGE_PREFERENCES, GHIBSKY)
 TRIGGERS = {trigger: style for style in STYLES for trigger in style.triggers}
+
+
+def pick_style(prompt: str, style: str) -> tuple[Style | None, str]:
+    """The style to apply and the prompt to send. `auto` looks for a trigger word in the prompt; a trigger
+    word given as `style` is added to the prompt when it isn't there yet."""
+    if style == "none":
+        return None, prompt
+    if style == "auto":
+        for trigger, found in TRIGGERS.items():
+            if _mentions(prompt, trigger):
+                return found, prompt
+        return None, prompt
+    chosen = TRIGGERS[style]
+    if not _mentions(prompt, style):
+        prompt = f"{style}, {prompt}"
+    return chosen, prompt
+
+
+def _mentions(prompt: str, trigger: str) -> bool:
+    return re.search(rf"\b{re.escape(trigger)}\b", prompt, flags=re.IGNORECASE) is not None

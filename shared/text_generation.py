@@ -3,18 +3,22 @@
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import ProcessorMixin, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
+
+from shared.compile import CacheBuckets, compiled_graph_count
+from shared.text_settings import TextSettings
 
 logger = logging.getLogger(__name__)
 
 
 class ContextTooLongError(ValueError):
-    """The prompt plus max_new_tokens does not fit the context window."""
+    """The prompt, or the prompt plus max_new_tokens, does not fit the context window."""
 
 
 @dataclass(frozen=True)
@@ -86,65 +90,120 @@ class _StopWhenSet(StoppingCriteria):
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class ChatInputs:
+    """A rendered, tokenized chat: what generate() takes, and the request inputs it was built from."""
+
+    tensors: dict[str, torch.Tensor]  # input_ids, attention_mask; pixel values etc. from a processor
+    fields: str = "prompt"  # the inputs an overlong prompt is blamed on
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.tensors["input_ids"].shape[1])
+
+
+def chat_messages(prompt: str, system_prompt: str = "", image=None) -> list[dict]:
+    """One user turn (text, and an image first when given) after the system prompt, in the parts format
+    processors take. A blank system prompt is left out, so the model's template applies its default."""
+    content = [{"type": "image", "image": image}] if image is not None else []
+    content.append({"type": "text", "text": prompt})
+    messages = [{"role": "user", "content": content}]
+    if system_prompt.strip():
+        messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+    return messages
+
+
 class TextGenerator:
-    """Owns a causal LM, its tokenizer and (when compiled) its static KV cache."""
+    """Owns a causal LM, its tokenizer or processor, and (when compiled) its static KV caches.
+
+    `system_in_user_turn`: the model's template replaces any system message with its own (Phi-4-reasoning),
+    so a system prompt is put at the start of the user turn instead.
+    """
 
     def __init__(
-        self, model, tokenizer, device: torch.device, max_context: int, cache=None, keep_tokens: tuple[str, ...] = ()
+        self,
+        model,
+        tokenizer_or_processor,
+        device: torch.device,
+        settings: TextSettings,
+        keep_tokens: tuple[str, ...] = (),
+        system_in_user_turn: bool = False,
     ):
         self.model = model
-        self.keep_tokens = keep_tokens
-        self.tokenizer = tokenizer
+        is_processor = isinstance(tokenizer_or_processor, ProcessorMixin)
+        self.processor = tokenizer_or_processor if is_processor else None
+        self.tokenizer = tokenizer_or_processor.tokenizer if is_processor else tokenizer_or_processor
         self.device = device
-        self.max_context = max_context
-        self.cache = cache
+        self.max_context = settings.max_context
+        self.keep_tokens = keep_tokens
+        self.system_in_user_turn = system_in_user_turn
+        self.caches = CacheBuckets(model, settings.cache_lengths, device) if settings.compile else None
         self.last_output_tokens = 0
+        self.last_cache_length: int | None = None
 
     def render(self, messages: list[dict], **template_kwargs) -> str:
+        """The prompt text of plain-text messages (a tokenizer's template)."""
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, **template_kwargs
         )
 
-    def encode(self, text: str) -> torch.Tensor:
-        # The chat template already wrote every special token the model expects.
-        return self.tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
+    def encode_chat(self, messages: list[dict], **template_kwargs) -> ChatInputs:
+        """Chat messages (see `chat_messages`) to model inputs, through the processor or the tokenizer.
 
-    def check_fits(self, prompt_tokens: int, max_new_tokens: int) -> None:
-        if prompt_tokens + max_new_tokens > self.max_context:
-            room = self.max_context - prompt_tokens
-            hint = f"lower max_new_tokens to {room} or less" if room > 0 else "shorten the prompt"
+        `template_kwargs` go to the chat template (SmolLM3's `enable_thinking`).
+        """
+        has_system = any(message["role"] == "system" for message in messages)
+        if self.system_in_user_turn:
+            messages = _system_into_user_turn(messages)
+        if self.processor is not None:
+            batch = self.processor.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
+                **template_kwargs,
+            )
+            # Pixel values come out in float32; the vision tower runs in the model's dtype.
+            tensors = {
+                name: value.to(self.device, self.model.dtype if value.is_floating_point() else value.dtype)
+                for name, value in batch.items()
+            }
+        else:
+            text = self.render(_plain_text(messages), **template_kwargs)
+            # The chat template already wrote every special token the model expects.
+            ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+            tensors = {"input_ids": ids.to(self.device)}
+        tensors.setdefault("attention_mask", torch.ones_like(tensors["input_ids"]))
+        return ChatInputs(tensors, "prompt, system_prompt" if has_system else "prompt")
+
+    def check_fits(self, prompt_tokens: int, max_new_tokens: int, fields: str = "prompt") -> None:
+        """Blame an overlong prompt on the prompt inputs, and only a too-large answer on max_new_tokens."""
+        room = self.max_context - prompt_tokens
+        if room < 1:
+            what = "the prompt and system prompt take" if "system_prompt" in fields else "the prompt takes"
             raise ContextTooLongError(
-                f"max_new_tokens: the prompt ({prompt_tokens} tokens) plus max_new_tokens ({max_new_tokens}) "
-                f"exceeds the context window of {self.max_context} tokens; {hint}"
+                f"{fields}: {what} {prompt_tokens} tokens with the chat template, more than the "
+                f"{self.max_context}-token context window holds (at most {self.max_context - 1} tokens fit, "
+                "chat template included, leaving room for one new token)"
+            )
+        if max_new_tokens > room:
+            raise ContextTooLongError(
+                f"max_new_tokens: {max_new_tokens} new tokens do not fit after the {prompt_tokens}-token prompt in "
+                f"the {self.max_context}-token context window (at most {room} for this prompt)"
             )
 
-    def stream(self, model_inputs: torch.Tensor | dict, sampling: Sampling) -> Iterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator stops generation promptly.
-
-        `model_inputs` is the prompt's input_ids, or a processor's whole output (pixel values too).
-        """
-        model_inputs = {"input_ids": model_inputs} if isinstance(model_inputs, torch.Tensor) else dict(model_inputs)
-        input_ids = model_inputs["input_ids"]
-        model_inputs.setdefault("attention_mask", torch.ones_like(input_ids))
-        self.check_fits(input_ids.shape[1], sampling.max_new_tokens)
+    def stream(self, inputs: ChatInputs, sampling: Sampling) -> Iterator[str]:
+        """Yield text pieces as they are generated. Closing the iterator stops generation promptly."""
+        self.check_fits(inputs.prompt_tokens, sampling.max_new_tokens, inputs.fields)
+        cache = self.caches.pick(inputs.prompt_tokens + sampling.max_new_tokens) if self.caches else None
+        self.last_cache_length = cache.max_cache_len if cache is not None else None
+        if cache is not None:
+            logger.info("KV cache: %d tokens (prompt %d + max_new_tokens %d)",
+                        cache.max_cache_len, inputs.prompt_tokens, sampling.max_new_tokens)
         streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens)
         stop = threading.Event()
         errors: list[BaseException] = []
 
         def run():
             try:
-                with torch.inference_mode():
-                    if self.cache is not None:
-                        self.cache.reset()  # its tensors were made in inference mode: reset them there
-                    self.model.generate(
-                        **model_inputs,
-                        max_new_tokens=sampling.max_new_tokens,
-                        past_key_values=self.cache,
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
-                        pad_token_id=self.tokenizer.pad_token_id,
-                        **sampling.generate_kwargs(),
-                    )
+                self._generate(inputs.tensors, sampling, cache, streamer=streamer, stop=stop)
             except BaseException as error:  # surfaced in the caller's thread below
                 errors.append(error)
             finally:
@@ -163,3 +222,61 @@ class TextGenerator:
             self.last_output_tokens = streamer.generated
         if errors:
             raise errors[0]
+
+    def warm_up(self) -> None:
+        """Compile each cache bucket's decode step now rather than in a user's request (no-op when eager)."""
+        if self.caches is None:
+            return
+        # A real chat's inputs (the same keyword arguments as a request's, or the step would recompile), cut
+        # to a few tokens so the prompt fits the shortest cache and the eager prefill stays quick.
+        chat = self.encode_chat(chat_messages("Hi"))
+        tensors = {name: value[:, :8] for name, value in chat.tensors.items()}
+        graphs = compiled_graph_count()
+        for length in self.caches.lengths:
+            start = time.perf_counter()
+            # Four new tokens: three decode steps, enough for CUDA graphs to warm up, record and replay.
+            self._generate(tensors, Sampling(4, 0.0), self.caches.caches[length], min_new_tokens=4)
+            logger.info("warm-up: decode step over a %d-token cache in %.1f s", length, time.perf_counter() - start)
+        if compiled_graph_count() == graphs:
+            logger.warning("warm-up compiled no graph: generate() decodes eagerly (see transformers' warnings above)")
+
+    def _generate(self, tensors: dict, sampling: Sampling, cache, streamer=None, stop=None, **extra) -> None:
+        stopping = StoppingCriteriaList([_StopWhenSet(stop)]) if stop is not None else None
+        with torch.inference_mode():
+            if cache is not None:
+                cache.reset()  # its tensors were made in inference mode: reset them there
+            self.model.generate(
+                **tensors,
+                max_new_tokens=sampling.max_new_tokens,
+                past_key_values=cache,
+                streamer=streamer,
+                stopping_criteria=stopping,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling.generate_kwargs(),
+                **extra,
+            )
+
+
+def _system_into_user_turn(messages: list[dict]) -> list[dict]:
+    system = "".join(
+        part["text"] for message in messages if message["role"] == "system" for part in message["content"]
+    ).strip()
+    rest = [message for message in messages if message["role"] != "system"]
+    if not system:
+        return rest
+    first, *others = rest
+    return [{**first, "content": [{"type": "text", "text": f"{system}\n\n"}, *first["content"]]}, *others]
+
+
+def _plain_text(messages: list[dict]) -> list[dict]:
+    """Parts-format messages as the plain strings a tokenizer's template takes."""
+    plain = []
+    for message in messages:
+        parts = message["content"]
+        if isinstance(parts, str):
+            plain.append(message)
+            continue
+        if any(part["type"] != "text" for part in parts):
+            raise ValueError("image: this model reads text only (send the prompt without an image)")
+        plain.append({**message, "content": "".join(part["text"] for part in parts)})
+    return plain

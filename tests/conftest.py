@@ -49,11 +49,28 @@ def tiny_loras(tiny_flux, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def flux_env(tiny_flux, tiny_loras) -> dict[str, str]:
+def tiny_safety_checkers(tmp_path_factory) -> dict[str, dict[str, str]]:
+    """Tiny safety checkers wired to flag red images ("red", which tiny FLUX never paints) or every image
+    ("any"), as the environment a FLUX deployment reads them from."""
+    from scripts.tiny_models.safety_checker import build_tiny_nsfw_classifier, build_tiny_safety_checker
+
+    return {
+        flag: {
+            "SAFETY_CHECKER_DIR": str(build_tiny_safety_checker(tmp_path_factory.mktemp(f"checker-{flag}"), flag)),
+            "NSFW_CLASSIFIER_DIR": str(build_tiny_nsfw_classifier(tmp_path_factory.mktemp(f"nsfw-{flag}"), flag)),
+        }
+        for flag in ("red", "any")
+    }
+
+
+@pytest.fixture(scope="session")
+def flux_env(tiny_flux, tiny_loras, tiny_safety_checkers) -> dict[str, str]:
     """Environment for a FLUX deployment on the tiny pipeline: CPU, 64 px warm-up, LoRA rank up to 8."""
     return {
+        **tiny_safety_checkers["red"],
         "FLUX_MODEL_DIR": str(tiny_flux),
         "FLUX_STYLE_LORAS_DIR": str(tiny_loras["styles"]),
+        "LORA_LOCAL_DIR": str(tiny_loras["custom"].parent),  # requests may name LoRA files only under it
         "DEVICE": "cpu",
         "WARMUP_SIZE": "64",
         "MAX_LORA_RANK": "8",

@@ -87,13 +87,33 @@ def test_smoke_inputs_are_valid_inputs(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_make_targets_expand(name):
     result = subprocess.run(
-        ["make", "-n", f"build-{name}", f"smoke-{name}", f"push-{name}", "REPLICATE_USER=someone"],
+        ["make", "-n", f"weights-{name}", f"build-{name}", f"smoke-{name}", f"push-{name}", "REPLICATE_USER=someone"],
         cwd=REPO, check=True, capture_output=True, text=True,
     ).stdout
+    assert f"-m scripts.fetch_weights {name}" in result
     assert f"cp -R shared deployments/{name}/shared" in result
-    assert f"cog build -t r8.im/someone/{name}" in result
+    assert f"cog build --separate-weights -t r8.im/someone/{name}" in result
     assert f"scripts/smoke.py deployments/{name}" in result
-    assert f"cog push r8.im/someone/{name}" in result
+    assert f"cog push --separate-weights r8.im/someone/{name}" in result
+
+
+def test_smoke_uses_cog_run_with_the_token_and_a_long_setup_timeout(monkeypatch):
+    from scripts.smoke import cog_run_args, masked
+
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    args = cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800)
+    assert args[:5] == ["cog", "run", "gemma3", "--setup-timeout", "1800"]
+    assert ["-e", "HF_TOKEN=hf_secret"] == args[5:7]
+    assert "hf_secret" not in masked(" ".join(args))
+    monkeypatch.delenv("HF_TOKEN")
+    assert "-e" not in cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800)
+
+
+def test_nothing_user_facing_says_cog_predict():
+    files = [REPO / "README.md", REPO / "Makefile", REPO / "scripts" / "smoke.py"]
+    files += [*DEPLOYMENTS.glob("*/README.md")]
+    offenders = [str(f.relative_to(REPO)) for f in files if "cog predict" in f.read_text()]
+    assert not offenders, f"`cog predict` is a deprecated alias of `cog run` in Cog 0.23: {offenders}"
 
 
 def test_push_without_user_is_refused():

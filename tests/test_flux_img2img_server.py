@@ -14,8 +14,14 @@ SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=4, 
 
 @pytest.fixture(scope="module")
 def server(flux_env):
-    with CogServer("flux-dev-img2img", flux_env) as cog:
+    # The text-to-image server runs the CPU default (INT8); this one the bf16 transformer, so each engine
+    # variant a CPU can run is served, hot-swapped and checked for recompiles.
+    with CogServer("flux-dev-img2img", {**flux_env, "FLUX_QUANTIZE": "bf16"}) as cog:
         yield cog
+
+
+def test_this_server_runs_the_bf16_transformer(server):
+    assert "FLUX quantization: bf16 (FLUX_QUANTIZE)" in server.log_path.read_text()
 
 
 def transform(server, **inputs) -> bytes:
@@ -40,11 +46,37 @@ def test_strength_and_input_image_matter(server):
     assert len({strong, weak, other_image}) == 3
 
 
-def test_styles_hot_swap_here_too(server):
+def test_styles_hot_swap_here_too(server, tiny_loras):
     plain = transform(server, prompt="Neonpunk street", seed=1, style="none")
     styled = transform(server, prompt="Neonpunk street", seed=1)
-    assert plain != styled
+    ghibsky = transform(server, prompt="Neonpunk street", seed=1, style="GHIBSKY")
+    custom = transform(server, prompt="Neonpunk street", seed=1, lora_weights=str(tiny_loras["custom"]))
+    assert len({plain, styled, ghibsky, custom}) == 4
     assert transform(server, prompt="Neonpunk street", seed=1, style="none") == plain
+
+
+@pytest.mark.parametrize(
+    ("input_size", "output_size"),
+    [((300, 600), (720, 1440)), ((640, 360), (1360, 768)), ((500, 500), (1024, 1024))],
+    ids=["portrait", "landscape", "square"],
+)
+def test_the_output_matches_the_input_shape_by_default(server, input_size, output_size):
+    """About one megapixel in the input's aspect ratio, sides multiples of 16, the longest at most 1440."""
+    result = server.predict(prompt="a red door", image=data_uri(png_bytes(size=input_size)), seed=2,
+                            num_inference_steps=1, output_format="png")  # aspect_ratio left at its default
+    width, height = open_image(output_files(result)[0]).size
+    assert (width, height) == output_size
+    assert width % 16 == 0 and height % 16 == 0 and max(width, height) <= 1440
+    assert abs(width / height - input_size[0] / input_size[1]) < 0.01
+    assert 0.95e6 < width * height < 1.1e6
+
+
+def test_extra_lora_hot_swaps_here_too(server, tiny_loras):
+    styled = transform(server, prompt="Neonpunk street", seed=3)
+    both = transform(server, prompt="Neonpunk street", seed=3, extra_lora=str(tiny_loras["custom"]))
+    negative = transform(server, prompt="Neonpunk street", seed=3, extra_lora=str(tiny_loras["custom"]),
+                         extra_lora_scale=-1)
+    assert len({styled, both, negative}) == 3
 
 
 def huge_png() -> bytes:

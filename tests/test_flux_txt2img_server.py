@@ -11,6 +11,7 @@ import pytest
 
 from scripts.cog_server import CogServer
 from shared.image_outputs import read_parameters
+from shared.metrics import METRICS
 from tests.flux_helpers import open_image, output_files
 
 SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, output_format="png")
@@ -35,6 +36,8 @@ def test_images_have_the_requested_size_and_format(server, output_format, pil_fo
                             prompt="a lighthouse", num_outputs=2, seed=1)
     files = output_files(result)
     assert len(files) == 2
+    assert result["metrics"]["image_output_count"] == 2
+    assert set(result["metrics"]) - {"predict_time"} <= set(METRICS), "every reported metric is named"
     for data in files:
         image = open_image(data)
         assert image.format == pil_format and image.size == (96, 64)
@@ -86,6 +89,35 @@ def test_lora_scale_changes_the_image(server):
     assert open_image(zero).tobytes() == open_image(none).tobytes(), "scale 0 is the base model (metadata differs)"
 
 
+def test_extra_lora_swaps_without_recompiling_and_negative_scales_work(server, tiny_loras):
+    ghibsky_file = str(tiny_loras["styles"] / "ghibsky.safetensors")
+    prompt = dict(prompt="Cinematic, a castle", seed=6)
+    styled, _ = generate(server, **prompt, style="Cinematic")
+    both, r1 = generate(server, **prompt, style="Cinematic", extra_lora=str(tiny_loras["custom"]))
+    other_extra, r2 = generate(server, **prompt, style="Cinematic", extra_lora=ghibsky_file)
+    negative, r3 = generate(server, **prompt, style="Cinematic", extra_lora=ghibsky_file, extra_lora_scale=-1)
+    first_negative, r4 = generate(server, **prompt, style="Cinematic", lora_scale=-1)
+    assert len({styled, both, other_extra, negative, first_negative}) == 5
+    assert [r["metrics"]["recompiles"] for r in (r1, r2, r3, r4)] == [0, 0, 0, 0]
+    again, _ = generate(server, **prompt, style="Cinematic", extra_lora=str(tiny_loras["custom"]))
+    assert again == both, "swapping both slots back reproduces the image bit for bit"
+    parameters = read_parameters(io.BytesIO(negative))
+    assert (parameters["lora"], parameters["extra_lora"], parameters["extra_lora_scale"]) == (
+        "style:open-image-preferences", ghibsky_file, -1.0)
+
+
+def test_a_refused_extra_lora_fails_the_request_and_both_live_loras_keep_working(server, tiny_loras):
+    prompt = dict(prompt="GHIBSKY, a harbour", seed=8)
+    before, _ = generate(server, **prompt, extra_lora=str(tiny_loras["custom"]), extra_lora_scale=0.5)
+    refused = server.predict(**SMALL, **prompt, lora_weights=str(tiny_loras["custom"]),
+                             extra_lora=str(tiny_loras["text_encoder"]))
+    assert refused["status"] == "failed"
+    assert f"extra_lora: {tiny_loras['text_encoder']} can't be used: it has text-encoder weights" in refused["error"]
+    server.wait_until_ready(timeout=10)
+    after, result = generate(server, **prompt, extra_lora=str(tiny_loras["custom"]), extra_lora_scale=0.5)
+    assert after == before and result["metrics"]["recompiles"] == 0
+
+
 @pytest.mark.parametrize(
     ("lora", "message"),
     [
@@ -118,7 +150,9 @@ def test_unknown_lora_reference_is_explained(server):
         ({"guidance": 11}, "guidance"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"style": "Baroque"}, "style"),
-        ({"lora_scale": 3}, "lora_scale"),
+        ({"lora_scale": 3.5}, "lora_scale"),
+        ({"lora_scale": -1.5}, "lora_scale"),
+        ({"extra_lora_scale": 3.5}, "extra_lora_scale"),
     ],
 )
 def test_out_of_range_input_is_422(server, inputs, field):

@@ -1,4 +1,4 @@
-"""A gated model with no token fails setup with a message that says what to do; nothing is downloaded."""
+"""Setups that cannot get their weights fail with a message that says why and what to do; nothing is downloaded."""
 
 import pytest
 
@@ -19,3 +19,12 @@ def test_missing_token_fails_setup_clearly(deployment, repo, local_dir_env, monk
         server.start(timeout=120)
     server.stop()
     assert f"{repo} is gated: set HF_TOKEN" in str(failure.value)
+
+
+def test_a_model_folder_without_weights_fails_setup_with_the_reason(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "smollm3"}')
+    server = CogServer("smollm3", {"DEVICE": "cpu", "SMOLLM3_MODEL_DIR": str(tmp_path)})
+    with pytest.raises(CogServerError) as failure:
+        server.start(timeout=120)
+    server.stop()
+    assert "holds a model config but no weight files" in str(failure.value)

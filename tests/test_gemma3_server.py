@@ -9,7 +9,8 @@ import io
 import pytest
 from PIL import Image
 
-from scripts.cog_server import CogServer, output_text
+from scripts.cog_server import CogServer
+from tests.cog_client import output_text
 
 
 def data_uri(payload: bytes, mime: str) -> str:
@@ -35,10 +36,12 @@ def server(tiny_gemma3):
         yield cog
 
 
-def test_setup_logs_sparsity_and_int8_bytes(server):
+def test_setup_logs_sparsity_and_int8_bytes_and_compiles_the_decode_step(server):
     log = server.log_tail(10**7)
     assert "pruned (magnitude, target 0.50): down_proj 0.500" in log
     assert "torchao INT8 weight-only on 14 layers" in log
+    assert "warm-up: decode step over a 1024-token cache" in log
+    assert "warm-up compiled no graph" not in log
 
 
 def test_text_only_answer_streams(server):

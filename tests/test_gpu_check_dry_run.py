@@ -11,11 +11,13 @@ from scripts.gpu.stages import STAGES
 
 
 @pytest.fixture(scope="module")
-def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, tiny_loras):
+def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, tiny_loras, tiny_safety_checkers):
     work = tmp_path_factory.mktemp("gpu-check-work")
     (work / "tiny").mkdir()
+    checkers = tiny_safety_checkers["red"]
     links = {"smollm3": tiny_smollm3, "gemma3": tiny_gemma3, "phi4-reasoning": tiny_phi4, "flux": tiny_flux,
-             "flux-loras": tiny_loras["custom"].parent}
+             "flux-loras": tiny_loras["custom"].parent, "safety-checker": checkers["SAFETY_CHECKER_DIR"],
+             "nsfw-classifier": checkers["NSFW_CLASSIFIER_DIR"]}
     for name, target in links.items():
         (work / "tiny" / name).symlink_to(target)
     out = tmp_path_factory.mktemp("gpu-check-out")
@@ -57,7 +59,7 @@ def test_every_deployment_answers_through_the_cog_server(dry_run):
     for row in rows:
         assert row["passed"], (row["scenario"], row.get("checks"), row.get("error"), row.get("log_tail"))
     swaps = next(r for r in rows if r["scenario"].startswith("txt2img"))
-    assert [p["metrics"]["recompiles"] for p in swaps["predictions"]] == [0] * 5
+    assert [p["metrics"]["recompiles"] for p in swaps["predictions"]] == [0] * 6
     assert any("FLUX transformer: int8" in line for line in swaps["path"])
 
 

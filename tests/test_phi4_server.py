@@ -8,21 +8,25 @@ import time
 import pytest
 from transformers import AutoTokenizer
 
-from scripts.cog_server import CogServer, WebhookReceiver, output_text
+from scripts.cog_server import CogServer
 from scripts.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
 from shared.reasoning import visible_text
+from tests.cog_client import WebhookReceiver, cancel, output_text, predict_async
 
 
 @pytest.fixture(scope="module")
 def server(tiny_phi4):
-    env = {"PHI4_MODEL_DIR": str(tiny_phi4), "MAX_CONTEXT_TOKENS": "8192", "DEVICE": "cpu"}
+    env = {"PHI4_MODEL_DIR": str(tiny_phi4), "MAX_CONTEXT_TOKENS": "8192", "CACHE_BUCKETS": "1024", "DEVICE": "cpu"}
     with CogServer("phi4-reasoning", env) as cog:
         yield cog
 
 
-def test_setup_says_which_backend_it_chose(server):
+def test_setup_says_which_backend_it_chose_and_compiles_its_decode(server):
     log = server.log_tail(10**7)
     assert "backend: transformers+bitsandbytes-nf4 (unsloth not used: no CUDA device)" in log
+    assert "warm-up: decode step over a 1024-token cache" in log
+    assert "warm-up: decode step over a 8192-token cache" in log
+    assert "warm-up compiled no graph" not in log
 
 
 def test_prompt_is_rendered_with_phi4_template(tiny_phi4):
@@ -89,12 +93,13 @@ def test_bad_input_is_rejected_and_the_server_stays_ready(server, inputs, field)
 def test_cancelled_async_prediction_ends_as_canceled(server):
     webhook = WebhookReceiver()
     try:
-        prediction_id = server.predict_async(
+        prediction_id = predict_async(
+            server,
             {"prompt": "Write a very long essay.", "max_new_tokens": 6000, "temperature": 1.0}, webhook.url
         )
         webhook.wait_for(lambda call: call.get("output"))  # it is generating
         started = time.monotonic()
-        assert server.cancel(prediction_id).status_code == 200
+        assert cancel(server, prediction_id).status_code == 200
         final = webhook.wait_for(lambda call: call.get("status") in ("canceled", "succeeded", "failed"))
         assert final["status"] == "canceled"
         assert time.monotonic() - started < 10, "generation should stop within a few tokens"

@@ -1,4 +1,6 @@
 import logging
+import shutil
+from pathlib import Path
 
 import pytest
 from cog import Secret
@@ -12,6 +14,45 @@ SOURCE = ModelSource("org/model", "0" * 40, local_dir_env="TEST_MODEL_DIR", gate
 def test_local_dir_from_env_is_used(tiny_smollm3, monkeypatch):
     monkeypatch.setenv("TEST_MODEL_DIR", str(tiny_smollm3))
     assert SOURCE.resolve() == tiny_smollm3
+
+
+def bake(model_dir: Path, weights_root: Path, revision: str) -> Path:
+    baked = weights_root / "org--model"
+    shutil.copytree(model_dir, baked)
+    (baked / ".revision").write_text(revision + "\n")
+    return baked
+
+
+def test_baked_weights_come_first_then_the_local_dir_then_the_hub(tiny_smollm3, tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)  # the image's /src: predict.py's folder
+    monkeypatch.delenv("WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("TEST_MODEL_DIR", str(tiny_smollm3))
+    baked = bake(tiny_smollm3, tmp_path / "weights", SOURCE.revision)
+    with caplog.at_level(logging.INFO):
+        assert SOURCE.resolve().resolve() == baked.resolve()
+    assert "baked into the image" in caplog.text
+    shutil.rmtree(baked)
+    assert SOURCE.resolve() == tiny_smollm3
+    monkeypatch.delenv("TEST_MODEL_DIR")
+    with pytest.raises(ModelSourceError, match="is gated: set HF_TOKEN"):  # reached the Hub step
+        SOURCE.resolve(token=None)
+
+
+def test_baked_weights_of_another_revision_are_not_used(tiny_smollm3, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("TEST_MODEL_DIR", str(tiny_smollm3))
+    bake(tiny_smollm3, tmp_path / "weights", "1" * 40)
+    with caplog.at_level(logging.WARNING):
+        assert SOURCE.resolve() == tiny_smollm3
+    assert "ignoring baked weights" in caplog.text
+
+
+def test_a_config_without_weights_says_so(tiny_smollm3, tmp_path, monkeypatch):
+    broken = tmp_path / "no-weights"
+    shutil.copytree(tiny_smollm3, broken, ignore=shutil.ignore_patterns("*.safetensors"))
+    monkeypatch.setenv("TEST_MODEL_DIR", str(broken))
+    with pytest.raises(ModelSourceError, match="holds a model config but no weight files"):
+        SOURCE.resolve()
 
 
 def test_local_dir_without_model_names_the_variable(tmp_path, monkeypatch):

@@ -2,7 +2,16 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from shared.text_generation import ContextTooLongError, IncrementalDetokenizer, Sampling, TextGenerator
+from shared.text_generation import (
+    ContextTooLongError,
+    IncrementalDetokenizer,
+    Sampling,
+    TextGenerator,
+    chat_messages,
+)
+from shared.text_settings import TextSettings
+
+EAGER_100 = TextSettings(max_context=100, compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +50,51 @@ def test_temperature_zero_is_greedy():
 
 
 def test_context_overflow_names_the_field_and_the_room_left(tokenizer):
-    generator = TextGenerator(None, tokenizer, torch.device("cpu"), max_context=100)
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), EAGER_100)
     generator.check_fits(60, 40)
-    with pytest.raises(ContextTooLongError, match=r"max_new_tokens: .* lower max_new_tokens to 40 or less"):
+    with pytest.raises(ContextTooLongError, match=r"^max_new_tokens: 41 new tokens .* \(at most 40 for this prompt\)"):
         generator.check_fits(60, 41)
 
 
+@pytest.mark.parametrize("fields", ["prompt", "prompt, system_prompt"])
+def test_a_prompt_too_long_by_itself_is_blamed_on_the_prompt(tokenizer, fields):
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), EAGER_100)
+    generator.check_fits(99, 1)
+    for prompt_tokens in (100, 250):
+        expected = rf"^{fields}: .* {prompt_tokens} tokens .*\(at most 99 tokens fit"
+        with pytest.raises(ContextTooLongError, match=expected):
+            generator.check_fits(prompt_tokens, 1, fields)
+
+
+def test_chat_names_the_fields_its_prompt_came_from(tokenizer):
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), TextSettings(max_context=4096, compile=False))
+    plain = generator.encode_chat(chat_messages("Hi", system_prompt="  "))
+    assert plain.fields == "prompt"
+    with_system = generator.encode_chat(chat_messages("Hi", system_prompt="Be brief."))
+    assert with_system.fields == "prompt, system_prompt"
+    assert with_system.tensors["attention_mask"].shape == with_system.tensors["input_ids"].shape
+    assert "Be brief." in tokenizer.decode(with_system.tensors["input_ids"][0])
+    assert "Be brief." not in tokenizer.decode(plain.tensors["input_ids"][0])
+
+
+def test_a_text_only_model_refuses_an_image(tokenizer):
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), EAGER_100)
+    with pytest.raises(ValueError, match="^image: this model reads text only"):
+        generator.encode_chat(chat_messages("What is this?", image=object()))
+
+
+def test_system_prompt_joins_the_user_turn_where_the_template_replaces_it(tiny_phi4):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_phi4)
+    settings = TextSettings(max_context=4096, compile=False)
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), settings, system_in_user_turn=True)
+    chat = generator.encode_chat(chat_messages("Hi", system_prompt=" Answer in French. "))
+    assert chat.fields == "prompt, system_prompt"
+    text = tokenizer.decode(chat.tensors["input_ids"][0])
+    assert text.endswith("<|im_start|>user<|im_sep|>Answer in French.\n\nHi<|im_end|><|im_start|>assistant<|im_sep|>")
+
+
 def test_modes_render_smollm3_reasoning_flags(tokenizer):
-    generator = TextGenerator(None, tokenizer, torch.device("cpu"), max_context=100)
+    generator = TextGenerator(None, tokenizer, torch.device("cpu"), EAGER_100)
     messages = [{"role": "user", "content": "Hi"}]
     think = generator.render(messages, enable_thinking=True)
     no_think = generator.render(messages, enable_thinking=False)

@@ -1,10 +1,14 @@
 """SmolLM3 through the real Cog server, on a tiny random-weight SmolLM3 loaded by the production code."""
 
+import re
+
 import pytest
 
-from scripts.cog_server import CogServer, output_text
+from scripts.cog_server import CogServer
+from tests.cog_client import output_text
 
-MAX_CONTEXT = 1024  # the tiny model's static cache; the chat template alone is ~400 tokens here
+MAX_CONTEXT = 1024  # the tiny model's longest static cache; the chat template alone is ~400 tokens here
+BUCKET = 512  # the shorter cache a short answer takes
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +17,7 @@ def server(tiny_smollm3, tmp_path_factory):
     env = {
         "SMOLLM3_MODEL_DIR": str(tiny_smollm3),
         "MAX_CONTEXT_TOKENS": str(MAX_CONTEXT),
+        "CACHE_BUCKETS": str(BUCKET),
         "DEVICE": "cpu",
         "OUTPUT_DIR": str(outputs),
         "HF_TOKEN": "hf_do_not_log_this_token",
@@ -34,6 +39,22 @@ def test_answers_with_text_within_max_new_tokens(server):
         assert result["status"] == "succeeded", result
         assert all(isinstance(piece, str) for piece in result["output"])
         assert 1 <= result["metrics"]["output_token_count"] <= max_new_tokens
+
+
+def test_setup_compiles_each_cache_bucket_on_the_int4_kernel(server):
+    log = server.log_tail(10**7)
+    assert "HQQ 4-bit kernel: int4 tinygemm (torch _weight_int4pack_mm) on 14 of 14 quantized layers" in log
+    assert f"warm-up: decode step over a {BUCKET}-token cache" in log
+    assert f"warm-up: decode step over a {MAX_CONTEXT}-token cache" in log
+
+
+def test_a_request_takes_the_smallest_cache_that_holds_it(server):
+    short = server.predict(prompt="Hi", max_new_tokens=8, temperature=0)
+    assert f"KV cache: {BUCKET} tokens" in short["logs"], short["logs"]
+    room = BUCKET - short["metrics"]["input_token_count"]
+    longer = server.predict(prompt="Hi", max_new_tokens=room + 1, temperature=0)
+    assert f"KV cache: {MAX_CONTEXT} tokens" in longer["logs"]
+    assert output_text(longer).startswith(output_text(short))
 
 
 def test_greedy_is_deterministic(server):
@@ -101,7 +122,7 @@ def test_out_of_range_input_is_rejected_with_422(server, inputs, field, message)
     ("inputs", "expected"),
     [
         ({"prompt": "   \n"}, "prompt: must contain text"),
-        ({"prompt": "Hi", "max_new_tokens": MAX_CONTEXT}, "max_new_tokens: the prompt"),
+        ({"prompt": "Hi", "max_new_tokens": MAX_CONTEXT}, f"max_new_tokens: {MAX_CONTEXT} new tokens do not fit"),
     ],
 )
 def test_inputs_only_the_predictor_can_check_fail_clearly(server, inputs, expected):
@@ -109,6 +130,33 @@ def test_inputs_only_the_predictor_can_check_fail_clearly(server, inputs, expect
     assert result["status"] == "failed"
     assert expected in result["error"]
     assert_ready_and_answering(server)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        ({"prompt": "many words " * 600}, "prompt: the prompt takes"),
+        ({"prompt": "Hi", "system_prompt": "many words " * 600}, "prompt, system_prompt: the prompt and system prompt"),
+    ],
+)
+def test_a_prompt_too_long_for_the_context_is_blamed_on_the_prompt(server, inputs, expected):
+    result = server.predict(**inputs, max_new_tokens=1)
+    assert result["status"] == "failed"
+    assert f"ContextTooLongError: {expected}" in result["error"], result["error"]
+    assert f"(at most {MAX_CONTEXT - 1} tokens fit" in result["error"]
+    assert "max_new_tokens" not in result["error"]
+    assert_ready_and_answering(server)
+
+
+def test_too_many_new_tokens_says_how_many_fit_and_that_many_do(server):
+    result = server.predict(prompt="Count to three.", max_new_tokens=MAX_CONTEXT - 10, temperature=0)
+    assert result["status"] == "failed"
+    room = int(re.search(r"\(at most (\d+) for this prompt\)", result["error"]).group(1))
+    assert f"max_new_tokens: {MAX_CONTEXT - 10} new tokens do not fit" in result["error"]
+    server.wait_until_ready(timeout=10)
+    fits = server.predict(prompt="Count to three.", max_new_tokens=room, temperature=0)
+    assert fits["status"] == "succeeded", fits
+    assert fits["metrics"]["input_token_count"] + room == MAX_CONTEXT
 
 
 def test_token_never_reaches_the_logs(server):

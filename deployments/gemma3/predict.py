@@ -9,7 +9,6 @@ import os
 import torch
 from cog import BaseRunner, ConcatenateIterator, Input, Path, streaming
 
-from shared import inputs
 from shared.images import load_image
 from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
 from shared.loading import load_image_text_model
@@ -18,50 +17,83 @@ from shared.pruning import PruneSettings, prune
 from shared.quantization import quantize_int8_weight_only
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
-from shared.text_generation import Sampling, TextGenerator
+from shared.stop_sequences import parse_stop_sequences
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 GEMMA3 = ModelSource(
     repo_id="google/gemma-3-4b-it",
-    revision=os.environ.get("GEMMA3_REVISION", "main"),
+    revision=os.environ.get("GEMMA3_REVISION", "093f9f388b31de276ce2de164bdc2081324b9767"),
     local_dir_env="GEMMA3_MODEL_DIR",
     gated=True,
 )
-MAX_NEW_TOKENS = 8192
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 16384))
+WEIGHTS = (GEMMA3,)  # what `make weights-gemma3` bakes into the image
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+DEFAULTS = TextSettings(max_context=16384, quantize="int8", quantize_choices=("int8", "none"))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        device, token = begin_setup()
         pruning = PruneSettings.from_env(os.environ)
-        model, self.processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
+        device, token = begin_setup()
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
+        model, processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
         prune(model, DECODER_PRUNABLE, pruning)
-        if os.environ.get("QUANTIZE", "int8") == "int8":
+        if settings.quantize == "int8":
             quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
-        self.generator = TextGenerator(model, self.processor.tokenizer, device, MAX_CONTEXT)
+        # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
+        self.generator = TextGenerator(model, processor, device, settings)
+        self.generator.warm_up()
 
     @streaming
     def run(
         self,
-        prompt: str = inputs.prompt(),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1),
         image: Path | None = Input(description="Optional image to ask about (PNG, JPEG, WebP, ...).", default=None),
-        system_prompt: str = inputs.system_prompt(),
-        max_new_tokens: int = inputs.max_new_tokens(default=1024, maximum=MAX_NEW_TOKENS),
-        temperature: float = inputs.temperature(default=1.0),
-        top_p: float = inputs.top_p(default=0.95),
-        top_k: int = inputs.top_k(default=64),
-        seed: int | None = inputs.seed(),
+        system_prompt: str = Input(
+            description="System prompt that sets the assistant's behaviour. Empty uses the model's own.",
+            default="",
+        ),
+        max_new_tokens: int = Input(
+            description="Maximum number of tokens to generate (1-8192); the prompt and the answer must also fit the model's context window.",
+            default=1024,
+            ge=1,
+            le=8192,
+        ),
+        # Gemma 3's recommended sampling: temperature 1.0, top_k 64, top_p 0.95.
+        temperature: float = Input(
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
+            default=1.0,
+            ge=0.0,
+            le=2.0,
+        ),
+        top_p: float = Input(
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
+            default=0.95,
+            ge=0.01,
+            le=1.0,
+        ),
+        top_k: int = Input(
+            description="Sample only from the top_k most likely tokens (0-1000). 0 disables it.",
+            default=64,
+            ge=0,
+            le=1000,
+        ),
+        stop_sequences: str = Input(
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            default="",
+        ),
+        seed: int | None = Input(
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
+            default=None,
+            ge=0,
+            le=2147483647,
+        ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
-        content = [{"type": "image", "image": load_image(image, "image")}] if image else []
-        content.append({"type": "text", "text": prompt})
-        messages = [{"role": "user", "content": content}]
-        if system_prompt.strip():
-            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+        stops = parse_stop_sequences(stop_sequences)
+        picture = load_image(image, "image") if image else None
         seed_everything(seed)
-        model_inputs = self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        ).to(self.generator.device)
-        model_inputs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model_inputs.items()}
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt, picture))
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(self.generator, model_inputs, sampling, self.record_metric, save_as="gemma3")
+        yield from stream_text(self.generator, chat, sampling, self.record_metric, "gemma3", stops)

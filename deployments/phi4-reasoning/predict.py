@@ -4,56 +4,99 @@ from shared.unsloth_first import UNSLOTH  # noqa: F401, I001  (Unsloth must be i
 
 # isort: split
 import os
+from dataclasses import replace
 
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
-from shared import inputs
 from shared.loading import load_4bit_causal_lm
 from shared.model_source import ModelSource
 from shared.reasoning import visible_text
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
-from shared.text_generation import Sampling, TextGenerator
+from shared.stop_sequences import parse_stop_sequences
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 PHI4 = ModelSource(
     # Unsloth's dynamic 4-bit checkpoint: ~9 GB to download instead of ~29 GB in bf16.
     repo_id="unsloth/Phi-4-reasoning-plus-unsloth-bnb-4bit",
+    # No commit of this repo could be established offline (README): "main" until one is pinned.
     revision=os.environ.get("PHI4_REVISION", "main"),
     local_dir_env="PHI4_MODEL_DIR",
 )
-MAX_NEW_TOKENS = 32768
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 32768 + 4096))
+WEIGHTS = (PHI4,)  # what `make weights-phi4-reasoning` bakes into the image
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+# The checkpoint is stored in 4-bit: NF4 is the only quantization.
+DEFAULTS = TextSettings(max_context=32768 + 4096, quantize="nf4", quantize_choices=("nf4",))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
         device, token = begin_setup()
-        model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, MAX_CONTEXT)
-        self.generator = TextGenerator(model, tokenizer, device, MAX_CONTEXT, keep_tokens=("<think>", "</think>"))
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
+        model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, settings.max_context)
+        if self.backend == "unsloth":  # its for_inference() decode is its own fast path, with its own KV cache
+            settings = replace(settings, compile=False)
+        # Phi-4's template always sends its fixed reasoning system prompt: ours joins the user turn.
+        self.generator = TextGenerator(
+            model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"), system_in_user_turn=True
+        )
+        self.generator.warm_up()
 
     @streaming
     def run(
         self,
-        prompt: str = inputs.prompt(),
-        system_prompt: str = inputs.system_prompt(
-            description="Extra instructions, added after Phi-4's fixed reasoning system prompt (the model's "
-            "template always sends that one; yours goes at the start of the user turn)."
+        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        system_prompt: str = Input(
+            description="Extra instructions, added after Phi-4's fixed reasoning system prompt (the model's template always sends that one; yours goes at the start of the user turn).",
+            default="",
         ),
-        max_new_tokens: int = inputs.max_new_tokens(default=4096, maximum=MAX_NEW_TOKENS),
-        temperature: float = inputs.temperature(default=0.8),
-        top_p: float = inputs.top_p(default=0.95),
-        top_k: int = inputs.top_k(default=50),
-        seed: int | None = inputs.seed(),
+        max_new_tokens: int = Input(
+            description="Maximum number of tokens to generate (1-32768); the prompt and the answer must also fit the model's context window.",
+            default=4096,
+            ge=1,
+            le=32768,
+        ),
+        # Phi-4-reasoning's model card: temperature 0.8, top_p 0.95.
+        temperature: float = Input(
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
+            default=0.8,
+            ge=0.0,
+            le=2.0,
+        ),
+        top_p: float = Input(
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
+            default=0.95,
+            ge=0.01,
+            le=1.0,
+        ),
+        top_k: int = Input(
+            description="Sample only from the top_k most likely tokens (0-1000). 0 disables it.",
+            default=50,
+            ge=0,
+            le=1000,
+        ),
+        stop_sequences: str = Input(
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            default="",
+        ),
+        seed: int | None = Input(
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
+            default=None,
+            ge=0,
+            le=2147483647,
+        ),
         show_reasoning: bool = Input(
-            description="Stream the <think>...</think> reasoning before the answer. Off: only the answer is "
-            "returned (it starts once the reasoning ends).",
+            description="Stream the <think>...</think> reasoning before the answer. Off: only the answer is returned (it starts once the reasoning ends).",
             default=True,
         ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
+        stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
-        user_turn = f"{system_prompt.strip()}\n\n{prompt}" if system_prompt.strip() else prompt
-        text = self.generator.render([{"role": "user", "content": user_turn}])
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt))
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        pieces = stream_text(self.generator, self.generator.encode(text), sampling, self.record_metric, "phi4")
-        yield from visible_text(pieces, show_reasoning)
+        yield from stream_text(
+            self.generator, chat, sampling, self.record_metric, "phi4", stops,
+            shape=lambda raw: visible_text(raw, show_reasoning),
+        )

@@ -5,14 +5,14 @@ import os
 import torch
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
-from shared import inputs
-from shared.compile import compile_decoding
 from shared.loading import load_causal_lm
 from shared.model_source import ModelSource
 from shared.quantization import quantize_hqq
 from shared.runtime import begin_setup, seed_everything
 from shared.serving import require_text, stream_text
-from shared.text_generation import Sampling, TextGenerator
+from shared.stop_sequences import parse_stop_sequences
+from shared.text_generation import Sampling, TextGenerator, chat_messages
+from shared.text_settings import TextSettings
 
 SMOLLM3 = ModelSource(
     repo_id="HuggingFaceTB/SmolLM3-3B",
@@ -20,48 +20,72 @@ SMOLLM3 = ModelSource(
     local_dir_env="SMOLLM3_MODEL_DIR",
     allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
 )
-MAX_NEW_TOKENS = 16384
-# The static KV cache holds prompt + answer; its size is fixed at setup so the compiled graph never changes.
-MAX_CONTEXT = int(os.environ.get("MAX_CONTEXT_TOKENS", 20480))
+WEIGHTS = (SMOLLM3,)  # what `make weights-smollm3` bakes into the image
+# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
+DEFAULTS = TextSettings(max_context=20480, quantize="hqq4", quantize_choices=("hqq4", "none"))
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
         device, token = begin_setup()
+        settings = TextSettings.from_env(os.environ, DEFAULTS)
         model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
-        model = quantize_hqq(model, device, bits=4, group_size=64)
-        cache = compile_decoding(model, MAX_CONTEXT) if os.environ.get("COMPILE", "1") == "1" else None
-        self.generator = TextGenerator(
-            model, tokenizer, device, MAX_CONTEXT, cache, keep_tokens=("<think>", "</think>")
-        )
-        # Compile now, not in the first user's request.
-        warmup = self.generator.encode(self.generator.render([{"role": "user", "content": "Hi"}]))
-        for _ in self.generator.stream(warmup, Sampling(max_new_tokens=2, temperature=0)):
-            pass
+        if settings.quantize == "hqq4":
+            model = quantize_hqq(model, device, require_fast_kernel=settings.hqq_fast_kernel == "require")
+        self.generator = TextGenerator(model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"))
+        self.generator.warm_up()
 
     @streaming
     def run(
         self,
-        prompt: str = inputs.prompt(),
-        system_prompt: str = inputs.system_prompt(),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        system_prompt: str = Input(
+            description="System prompt that sets the assistant's behaviour. Empty uses the model's own.", default=""
+        ),
         mode: str = Input(
-            description="think: reason step by step inside <think>...</think> before answering. "
-            "no_think: answer directly.",
+            description="think: reason step by step inside <think>...</think> before answering. no_think: answer directly.",
             choices=["think", "no_think"],
             default="think",
         ),
-        max_new_tokens: int = inputs.max_new_tokens(default=2048, maximum=MAX_NEW_TOKENS),
-        temperature: float = inputs.temperature(default=0.6),
-        top_p: float = inputs.top_p(default=0.95),
-        top_k: int = inputs.top_k(default=50),
-        seed: int | None = inputs.seed(),
+        max_new_tokens: int = Input(
+            description="Maximum number of tokens to generate (1-16384); the prompt and the answer must also fit the model's context window.",
+            default=2048,
+            ge=1,
+            le=16384,
+        ),
+        # SmolLM3's model card recommends temperature 0.6, top_p 0.95.
+        temperature: float = Input(
+            description="Sampling temperature (0-2). 0 picks the most likely token every step (greedy, deterministic).",
+            default=0.6,
+            ge=0.0,
+            le=2.0,
+        ),
+        top_p: float = Input(
+            description="Nucleus sampling (0.01-1): sample only from the smallest set of tokens whose probabilities add up to top_p. 1 disables it.",
+            default=0.95,
+            ge=0.01,
+            le=1.0,
+        ),
+        top_k: int = Input(
+            description="Sample only from the top_k most likely tokens (0-1000). 0 disables it.",
+            default=50,
+            ge=0,
+            le=1000,
+        ),
+        stop_sequences: str = Input(
+            description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
+            default="",
+        ),
+        seed: int | None = Input(
+            description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
+            default=None,
+            ge=0,
+            le=2147483647,
+        ),
     ) -> ConcatenateIterator[str]:
         require_text("prompt", prompt)
+        stops = parse_stop_sequences(stop_sequences)
         seed_everything(seed)
-        messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-        messages.append({"role": "user", "content": prompt})
-        text = self.generator.render(messages, enable_thinking=mode == "think")
+        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt), enable_thinking=mode == "think")
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(
-            self.generator, self.generator.encode(text), sampling, self.record_metric, save_as="smollm3"
-        )
+        yield from stream_text(self.generator, chat, sampling, self.record_metric, "smollm3", stops)

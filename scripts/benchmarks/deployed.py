@@ -1,41 +1,46 @@
 """How each deployment configures its model or engine, reproduced for the benchmarks and the GPU check.
 
-One small function per deployment choice. When `shared/` changes how a deployment is set up (settings
-objects, KV-cache buckets, new quantizations), this file follows and the measuring code stays as it is.
+One small function per deployment choice, reading the deployment's own settings (its predict.py `DEFAULTS`,
+`shared.flux_settings`) so that when a deployment changes, the measuring code doesn't have to.
 """
 
-import os
 from pathlib import Path
 
 import torch
 
-from shared.compile import compile_decoding
+from shared.compile import CacheBuckets
 from shared.layer_filter import LANGUAGE_MODEL_LINEARS, LayerFilter
 from shared.quantization import quantize_hqq, quantize_int8_weight_only
-
-# The context each text deployment serves (its MAX_CONTEXT_TOKENS default in predict.py).
-MAX_CONTEXT = {"smollm3": 20480, "gemma3": 16384, "phi4-reasoning": 32768 + 4096}
+from shared.text_settings import TextSettings
 
 # Every linear layer of a text-only decoder but the head and embeddings (the real-size Gemma-3 is text-only:
 # its layers are `model.layers.*`, not `model.language_model.layers.*`).
 TEXT_DECODER_LINEARS = LayerFilter(include=(r"layers\.",), exclude=(r"lm_head", r"embed"))
 
 
-def cache_tokens(deployment: str, needed: int) -> int:
-    """The static KV cache a deployment compiles its decode step over, for a request of `needed` tokens
-    (prompt + new). Today: one cache of the deployment's whole context, whatever the request."""
-    return max(MAX_CONTEXT[deployment], needed)
+def text_settings(deployment: str) -> TextSettings:
+    """The deployment's defaults (context length, cache buckets, quantization), from its predict.py."""
+    from scripts.deployment_predictor import predictor_module
+
+    return predictor_module(deployment).DEFAULTS
 
 
-def compiled_decode(model, tokens: int):
-    """The compiled decode step over a static cache, as `shared.compile` sets it up; returns the cache."""
-    return compile_decoding(model, tokens)
+def cache_buckets(model, deployment: str, device: torch.device) -> CacheBuckets:
+    """The static KV caches the deployment compiles its decode step over; a request takes the smallest that
+    holds it (`CacheBuckets.pick`)."""
+    return CacheBuckets(model, text_settings(deployment).cache_lengths, device)
 
 
-def smollm3_optimized(model, device: torch.device, tokens: int):
-    """SmolLM3 as deployed: HQQ 4-bit (group 64) through Pruna, then the compiled decode step."""
-    model = quantize_hqq(model, device, bits=4, group_size=64)
-    return model, compiled_decode(model, tokens)
+def smollm3_optimized(model, device: torch.device):
+    """SmolLM3 as deployed: HQQ 4-bit through Pruna on the int4 kernel, the compiled decode step. Layers left
+    on HQQ's slow forward are counted rather than fatal, so a GPU run still measures (the deployment refuses to
+    start instead; the functional stage shows that)."""
+    from shared.hqq_kernels import layer_kernels
+
+    model = quantize_hqq(model, device, require_fast_kernel=False)
+    kernels = list(layer_kernels(model).values())
+    notes = {"kernels": {kernel: kernels.count(kernel) for kernel in sorted(set(kernels))}}
+    return model, cache_buckets(model, "smollm3", device), notes
 
 
 def gemma3_layers(model) -> LayerFilter:
@@ -43,38 +48,64 @@ def gemma3_layers(model) -> LayerFilter:
     return LANGUAGE_MODEL_LINEARS if has_language_model else TEXT_DECODER_LINEARS
 
 
-def gemma3_optimized(model, device: torch.device, tokens: int):
+def gemma3_optimized(model, device: torch.device):
     """Gemma-3's language model in torchao INT8 weight-only, with the compiled decode step."""
     quantize_int8_weight_only(model, gemma3_layers(model))
-    return model, compiled_decode(model, tokens)
+    return model, cache_buckets(model, "gemma3", device), {}
 
 
 def phi4_4bit(checkpoint: Path, device: torch.device):
-    """Phi-4 as deployed: 4-bit through Unsloth on CUDA where it imports, else transformers + bitsandbytes NF4.
-    Returns (model, backend)."""
+    """Phi-4 as deployed: 4-bit through Unsloth on CUDA where it imports (its own decode, not compiled), else
+    transformers + bitsandbytes NF4 with the compiled decode step. Returns (model, caches or None, backend)."""
     from shared.loading import load_4bit_causal_lm
 
-    model, _, backend = load_4bit_causal_lm(checkpoint, device, MAX_CONTEXT["phi4-reasoning"])
-    return model, backend
+    settings = text_settings("phi4-reasoning")
+    model, _, backend = load_4bit_causal_lm(checkpoint, device, settings.max_context)
+    caches = None if backend == "unsloth" else CacheBuckets(model, settings.cache_lengths, device)
+    return model, caches, backend
 
 
 def flux_quantizations(device: torch.device) -> tuple[str, ...]:
-    """The `FLUX_QUANTIZE` variants the engine runs on this device, most important first (bitsandbytes NF4
-    needs CUDA; fp8 needs compute capability 8.9 or newer)."""
+    """The FLUX quantizations the engine runs on this device, the one `auto` picks first."""
+    from shared.flux_hardware import choose_quantization, probe
+    from shared.flux_settings import QUANTIZATIONS
+
+    accelerator = probe(device)
+    runnable = []
+    for name in QUANTIZATIONS:
+        try:
+            runnable.append(choose_quantization(name, accelerator).name)
+        except ValueError:  # this device can't run it
+            pass
+    default = choose_quantization("auto", accelerator).name
+    return (default, *(name for name in runnable if name != default))
+
+
+def functional_flux_quantizations(device: torch.device) -> tuple[str, ...]:
+    """What the functional check serves FLUX with: FP8 and NF4 on CUDA (the defaults on big and small GPUs),
+    the device's default elsewhere."""
     if device.type != "cuda":
-        return ("int8",)
-    if torch.cuda.get_device_capability(device) >= (8, 9):
-        return ("fp8", "nf4", "int8")
-    return ("nf4", "int8")
+        return flux_quantizations(device)[:1]
+    return tuple(q for q in ("fp8", "nf4") if q in flux_quantizations(device))
 
 
-def flux_engine(device: torch.device, model_dir: Path, quantize: str, max_lora_rank: int = 64):
-    """The FLUX deployments' engine on `model_dir`, transformer quantized as `quantize`, compiled in place, LoRA
-    slot of rank `max_lora_rank` ready. Loaded, not yet warmed up."""
+def flux_engine(device: torch.device, model_dir: Path, quantize: str, warmup_size: int, max_lora_rank: int):
+    """The FLUX deployments' engine on `model_dir` as their setup() leaves it: quantized, LoRA slots ready,
+    compiled in place, warmed up at `warmup_size`."""
     from shared.flux import FluxEngine
+    from shared.flux_settings import FluxSettings
+    from shared.lora_cache import LoraSettings
 
-    os.environ.update(FLUX_MODEL_DIR=str(model_dir), FLUX_QUANTIZE=quantize, COMPILE="1",
-                      MAX_LORA_RANK=str(max_lora_rank))
-    engine = FluxEngine(device, token=None)
-    engine.load()
+    settings = FluxSettings(quantize=quantize, warmup_size=warmup_size, lora=LoraSettings(max_rank=max_lora_rank))
+    engine = FluxEngine(settings, device)
+    engine.load(model_dir)
+    engine.warm_up()
     return engine
+
+
+def use_lora(engine, path: Path | None, scale: float = 1.0) -> None:
+    """Hot-swap `path` into the engine's first LoRA slot (None empties it), as a request naming it does."""
+    from shared.flux import LoraChoice
+
+    choice = LoraChoice(path.stem, scale, path) if path is not None else LoraChoice()
+    engine.use_loras({"lora_weights": choice})

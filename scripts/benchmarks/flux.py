@@ -28,7 +28,8 @@ class ImageSize:
     steps: int
 
     def request(self, seed: int = 0) -> ImageRequest:
-        return ImageRequest(PROMPT, self.side, self.side, self.steps, 3.5, seed, "", 1.0)
+        return ImageRequest(prompt=PROMPT, width=self.side, height=self.side, steps=self.steps, guidance=3.5,
+                            seed=seed)
 
 
 @dataclass
@@ -88,23 +89,24 @@ def engine_variant(
     before each timed image (alternating between `loras`)."""
     fresh_start(device)
     start = time.perf_counter()
-    engine = deployed.flux_engine(device, flux_dir, quantize, max_lora_rank)
-    engine.warm_up(size.side)
+    engine = deployed.flux_engine(device, flux_dir, quantize, size.side, max_lora_rank)
     setup = time.perf_counter() - start
     request = size.request()
     graphs = GraphCounter()
-    swap_first = seconds(lambda: engine.use_lora(None, str(loras[0]), 1.0), device)
+    swap_first = seconds(partial(deployed.use_lora, engine, loras[0]), device)
     first = seconds(lambda: engine.generate(request), device)
     swaps, times = [], []
     for index in range(runs):
-        lora = str(loras[(index + 1) % len(loras)])
-        swaps.append(seconds(partial(engine.use_lora, None, lora, 1.0), device))
+        lora = loras[(index + 1) % len(loras)]
+        swaps.append(seconds(partial(deployed.use_lora, engine, lora), device))
         times.append(seconds(lambda: engine.generate(request), device))
     row = ImageRow(
         variant=f"{quantize} + compile + LoRA live", role="optimized", quantize=quantize, compiled=True,
         lora_live=True, side=size.side, steps=size.steps, setup_s=setup, first_image_s=first,
         s_per_image=Spread.of(times), swap_s=Spread.of([swap_first, *swaps]), recompiles=graphs.since(),
-        peak_memory_mb=peak_memory_mb(device), notes={"loras": [p.name for p in loras]},
+        peak_memory_mb=peak_memory_mb(device),
+        notes={"loras": [p.name for p in loras], "quantization": engine.quantization.reason,
+               "attention": f"{engine.attention.name} ({engine.attention.reason})"},
     )
     return row
 

@@ -2,7 +2,8 @@
 
 Variants per model: bf16 eager (transformers' defaults), bf16 with the deployment's compiled decode step (the
 control that separates what compilation does from what quantization does), and the optimized path as
-deployed. Each is measured at several context lengths with the same cache sizing the deployment uses.
+deployed. Each is measured at several context lengths, each request on the static cache the deployment would
+pick for it (`shared.compile.CacheBuckets`).
 
 Timing: greedy `generate` with end-of-sequence suppressed (every run decodes the same number of tokens) and a
 streamer that stamps each token as it reaches the host, as a streaming deployment sees it. Prefill is the
@@ -40,16 +41,20 @@ class TextModel:
 @dataclass
 class Prepared:
     model: torch.nn.Module
-    cache: object | None  # a static KV cache when the decode step is compiled
+    caches: object | None  # the static KV caches (shared.compile.CacheBuckets) when the decode step is compiled
     notes: dict = field(default_factory=dict)
     name: str | None = None  # the variant's name once known (which backend a loader chose)
+
+    def cache_for(self, tokens: int):
+        """The cache a request of `tokens` (prompt + new) runs on, as the deployment picks it; None: dynamic."""
+        return self.caches.pick(tokens) if self.caches is not None else None
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     role: str  # "control" or "optimized"
-    prepare: Callable[[TextModel, torch.device, int], Prepared]  # (model, device, cache tokens)
+    prepare: Callable[[TextModel, torch.device], Prepared]
 
 
 @dataclass
@@ -91,17 +96,17 @@ class TokenClock(BaseStreamer):
         pass
 
 
-def timed_request(prepared: Prepared, input_ids: torch.Tensor, new_tokens: int, device) -> tuple[float, float]:
+def timed_request(model, cache, input_ids: torch.Tensor, new_tokens: int, device) -> tuple[float, float]:
     """(prefill seconds, decode tokens/s) of one greedy request of exactly `new_tokens` tokens."""
     clock = TokenClock()
     sync(device)
     start = time.perf_counter()
     with torch.inference_mode():
-        if prepared.cache is not None:
-            prepared.cache.reset()
-        prepared.model.generate(
+        if cache is not None:
+            cache.reset()
+        model.generate(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens, do_sample=False, past_key_values=prepared.cache, streamer=clock,
+            min_new_tokens=new_tokens, do_sample=False, past_key_values=cache, streamer=clock,
         )
     sync(device)
     stamps = clock.stamps
@@ -146,17 +151,12 @@ def measure_variant(
     new_tokens: int,
     runs: int,
     record: Callable[[DecodeRow], None],
-    cache_cap: int | None = None,
 ) -> None:
-    """Set the variant up once, then time `runs` requests at each context length; `record` gets each row as
-    soon as it is measured. The static cache is sized as the deployment sizes it, unless `cache_cap` says less."""
+    """Set the variant up once, then time `runs` requests at each context length on the cache the deployment
+    would pick for it; `record` gets each row as soon as it is measured."""
     fresh_start(device)
-    needed = max(contexts) + new_tokens
-    cache_tokens = deployed.cache_tokens(source.deployment, needed)
-    if cache_cap is not None:
-        cache_tokens = max(min(cache_tokens, cache_cap), needed)
     start = time.perf_counter()
-    prepared = variant.prepare(source, device, cache_tokens)
+    prepared = variant.prepare(source, device)
     setup = time.perf_counter() - start
     model = prepared.model
     weight_mb = weight_bytes(model) / 1e6
@@ -165,16 +165,17 @@ def measure_variant(
     generator = torch.Generator().manual_seed(0)
     for context in contexts:
         input_ids = torch.randint(10, vocab - 1, (1, context), generator=generator).to(device)
+        cache = prepared.cache_for(context + new_tokens)
         start = time.perf_counter()
-        timed_request(prepared, input_ids, new_tokens, device)  # compiles, for compiled variants
+        timed_request(model, cache, input_ids, new_tokens, device)  # compiles, for compiled variants
         first = time.perf_counter() - start
         graphs = GraphCounter()
-        samples = [timed_request(prepared, input_ids, new_tokens, device) for _ in range(runs)]
-        static = prepared.cache is not None
-        positions = cache_tokens if static else context + new_tokens // 2
+        samples = [timed_request(model, cache, input_ids, new_tokens, device) for _ in range(runs)]
+        cache_tokens = cache.max_cache_len if cache is not None else None
+        positions = cache_tokens or context + new_tokens // 2
         record(DecodeRow(
             model=source.name, variant=prepared.name or variant.name, role=variant.role, context_tokens=context,
-            new_tokens=new_tokens, cache_tokens=cache_tokens if static else None, weight_mb=weight_mb,
+            new_tokens=new_tokens, cache_tokens=cache_tokens, weight_mb=weight_mb,
             setup_s=setup, first_request_s=first, prefill_s=Spread.of([s[0] for s in samples]),
             decode_tokens_per_s=Spread.of([s[1] for s in samples]), recompiles=graphs.since(),
             peak_memory_mb=peak_memory_mb(device),
@@ -183,26 +184,27 @@ def measure_variant(
         ))
 
 
-def bf16_eager(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+def bf16_eager(source: TextModel, device: torch.device) -> Prepared:
     return Prepared(source.build(device), None)
 
 
-def bf16_compiled(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
+def bf16_compiled(source: TextModel, device: torch.device) -> Prepared:
     model = source.build(device)
-    return Prepared(model, deployed.compiled_decode(model, cache_tokens))
+    return Prepared(model, deployed.cache_buckets(model, source.deployment, device))
 
 
-def smollm3_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
-    return Prepared(*deployed.smollm3_optimized(source.build(device), device, cache_tokens))
+def smollm3_optimized(source: TextModel, device: torch.device) -> Prepared:
+    return Prepared(*deployed.smollm3_optimized(source.build(device), device))
 
 
-def gemma3_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
-    return Prepared(*deployed.gemma3_optimized(source.build(device), device, cache_tokens))
+def gemma3_optimized(source: TextModel, device: torch.device) -> Prepared:
+    return Prepared(*deployed.gemma3_optimized(source.build(device), device))
 
 
-def phi4_optimized(source: TextModel, device: torch.device, cache_tokens: int) -> Prepared:
-    model, backend = deployed.phi4_4bit(source.checkpoint(), device)
-    return Prepared(model, None, {"backend": backend}, name=f"4-bit, {backend}")
+def phi4_optimized(source: TextModel, device: torch.device) -> Prepared:
+    model, caches, backend = deployed.phi4_4bit(source.checkpoint(), device)
+    compiled = " + compiled decode" if caches is not None else ""
+    return Prepared(model, caches, {"backend": backend}, name=f"4-bit, {backend}{compiled}")
 
 
 CONTROLS = (Variant("bf16 eager", "control", bf16_eager), Variant("bf16 + compiled decode", "control", bf16_compiled))
@@ -225,13 +227,12 @@ def run_variants(
     runs: int,
     record: Callable[[DecodeRow], None],
     on_error: Callable[[str, BaseException], None],
-    cache_cap: int | None = None,
     controls: bool = True,
 ) -> None:
     """Every variant of one model (the optimized one alone without `controls`); a variant that fails is reported
     to `on_error` and the next one runs."""
     for variant in variants(source.deployment) if controls else (OPTIMIZED[source.deployment],):
         try:
-            measure_variant(source, variant, device, contexts, new_tokens, runs, record, cache_cap)
+            measure_variant(source, variant, device, contexts, new_tokens, runs, record)
         except Exception as error:  # an OOM or a graph break in one variant must not cost the others
             on_error(f"{source.name} / {variant.name}", error)

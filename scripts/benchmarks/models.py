@@ -18,8 +18,7 @@ NAMES = {"smollm3": "SmolLM3-3B", "gemma3": "Gemma-3-4B", "phi4-reasoning": "Phi
 @dataclass(frozen=True)
 class Profile:
     """What one run measures: context lengths and new tokens per LLM request, timed runs per figure, the image
-    size and steps for FLUX, the LoRA ranks swapped and the slot's rank. `cache_cap` caps the static KV cache
-    (None: sized as deployed; the smoke run caps it to stay fast)."""
+    size and steps for FLUX, the LoRA ranks swapped and the slot's rank."""
 
     name: str
     contexts: tuple[int, ...]
@@ -28,7 +27,6 @@ class Profile:
     image: ImageSize
     lora_ranks: tuple[int, int]
     max_lora_rank: int
-    cache_cap: int | None = None
 
     def with_overrides(self, **changes) -> "Profile":
         return Profile(**{**self.__dict__, **{k: v for k, v in changes.items() if v is not None}})
@@ -38,10 +36,11 @@ REAL = Profile("real", contexts=(512, 4096, 16384), new_tokens=64, runs=5, image
                lora_ranks=(16, 32), max_lora_rank=64)
 TINY = Profile("tiny", contexts=(64, 512), new_tokens=16, runs=5, image=ImageSize(64, 4),
                lora_ranks=(2, 4), max_lora_rank=8)
-# The harness's dry run: every stage and variant once, on the tiny models, as little work as that allows. The
-# cache and image sizes are the server tests' (1024 tokens, 64 px), so their compiled graphs come from the cache.
+# The harness's dry run: every stage and variant once, on the tiny models, as little work as that allows. A
+# short context takes the 1024-token cache and images are 64 px, as in the server tests, so their compiled
+# graphs come from the inductor cache.
 SMOKE = Profile("smoke", contexts=(32,), new_tokens=4, runs=1, image=ImageSize(64, 2), lora_ranks=(2, 4),
-                max_lora_rank=8, cache_cap=1024)
+                max_lora_rank=8)
 PROFILES = {p.name: p for p in (REAL, TINY, SMOKE)}
 
 TINY_BUILDERS = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.benchmarks import deployed
-from scripts.cog_server import DEPLOYMENTS, CogServer, output_text
+from scripts.cog_server import DEPLOYMENTS, CogServer
 from scripts.gpu.context import StageContext
 
 # Setup lines worth keeping: what was quantized and how, which kernel or backend, what was compiled.
@@ -31,6 +31,11 @@ class Scenario:
     deployment: str
     env: dict[str, str]
     exercise: Callable[[CogServer], dict]  # returns {"checks": {name: bool}, ...anything else worth keeping}
+
+
+def output_text(prediction: dict) -> str:
+    """A streamed text prediction's output is a list of pieces; the answer is their concatenation."""
+    return "".join(prediction.get("output") or [])
 
 
 def data_uri(path: Path) -> str:
@@ -85,10 +90,12 @@ def image_digest(prediction: dict) -> str:
 
 
 def swap_styles(custom_lora: Path) -> Callable[[CogServer], dict]:
-    """No style, two built-in styles, a custom LoRA file, then the first style again: every prediction on the
-    compiled transformer, each LoRA hot-swapped in."""
+    """No style, two built-in styles, a custom LoRA file, a style and the custom LoRA in the second slot, then the
+    first style alone again: every prediction on the compiled transformer, each LoRA hot-swapped in."""
     sequence = [("none", {"style": "none"}), ("Cinematic", {"style": "Cinematic"}), ("GHIBSKY", {"style": "GHIBSKY"}),
-                ("custom", {"lora_weights": str(custom_lora)}), ("Cinematic again", {"style": "Cinematic"})]
+                ("custom", {"lora_weights": str(custom_lora)}),
+                ("Cinematic + extra custom", {"style": "Cinematic", "extra_lora": str(custom_lora)}),
+                ("Cinematic again", {"style": "Cinematic"})]
 
     def exercise(server: CogServer) -> dict:
         predictions = []
@@ -102,8 +109,8 @@ def swap_styles(custom_lora: Path) -> Callable[[CogServer], dict]:
         return {"predictions": predictions, "checks": {
             "all succeeded": all(p["status"] == "succeeded" for p in predictions),
             "recompiles 0 on every swap": all(r == 0 for r in recompiles),
-            "each LoRA changes the image": len(set(images[:4])) == 4,
-            "swapping back reproduces the image": images[1] == images[4],
+            "each LoRA changes the image": len(set(images[:5])) == 5,
+            "swapping back reproduces the image": images[1] == images[5],
         }}
 
     return exercise
@@ -126,9 +133,10 @@ def img2img(image: Path) -> Callable[[CogServer], dict]:
 
 def flux(context: StageContext) -> None:
     flux_dir, loras = context.work.tiny("flux"), context.work.tiny_loras()
-    base = {"FLUX_MODEL_DIR": str(flux_dir), "FLUX_STYLE_LORAS_DIR": str(loras["styles"]), "WARMUP_SIZE": "64",
-            "MAX_LORA_RANK": "8"}
-    quantizations = deployed.flux_quantizations(context.device)[:2]  # the deployments' defaults: fp8 and nf4 on CUDA
+    base = {"FLUX_MODEL_DIR": str(flux_dir), "FLUX_STYLE_LORAS_DIR": str(loras["styles"]),
+            "LORA_LOCAL_DIR": str(loras["custom"].parent), "WARMUP_SIZE": "64", "MAX_LORA_RANK": "8",
+            **context.work.tiny_safety_checker()}
+    quantizations = deployed.functional_flux_quantizations(context.device)
     for quantize in quantizations:
         env = {**base, "FLUX_QUANTIZE": quantize}
         run_scenario(context, Scenario(f"txt2img {quantize}", "flux-dev-txt2img", env, swap_styles(loras["custom"])))

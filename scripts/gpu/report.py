@@ -93,9 +93,8 @@ def versions(results: dict) -> list[str]:
              "Libraries: " + ", ".join(f"{k} {v}" for k, v in found.items()) + ".", ""]
     hqq = env["info"].get("hqq")
     if hqq:
-        lines += [f"HQQ 4-bit layers on this device: {', '.join(hqq['layer_classes']) or '-'} (hqq's version check "
-                  f"reads torch as {hqq['hqq_version_check_reads']!r}: "
-                  f"{'passes' if hqq['hqq_version_check_passes'] else 'fails, so it skips int4 packing'}). "
+        kernels = ", ".join(f"{kernel}: {count} layers" for kernel, count in hqq.get("kernels", {}).items())
+        lines += [f"HQQ 4-bit layers of the tiny SmolLM3 on this device: {kernels or '-'}. "
                   f"Unsloth: {env['info'].get('unsloth', '-')}.", ""]
     failed = {k: v for k, v in env["info"].get("imports", {}).items() if v != "ok"}
     if failed:

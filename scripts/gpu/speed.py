@@ -34,7 +34,7 @@ def text_stage(context: StageContext, deployment: str) -> None:
     source = text_model(context, deployment)
     context.record.info("model", source.name)
     llm.run_variants(source, context.device, profile.contexts, profile.new_tokens, profile.runs,
-                     context.record.row, context.record.error, profile.cache_cap)
+                     context.record.row, context.record.error)
 
 
 def smollm3(context: StageContext) -> None:

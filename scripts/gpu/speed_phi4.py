@@ -18,7 +18,7 @@ def run(context: StageContext) -> None:
     context.record.info("unsloth", "imported" if UNSLOTH is not None else f"not used: {UNSLOTH_UNAVAILABLE}")
     profile = context.profile
     llm.run_variants(text_model(context, DEPLOYMENT), context.device, profile.contexts, profile.new_tokens,
-                     profile.runs, context.record.row, context.record.error, profile.cache_cap)
+                     profile.runs, context.record.row, context.record.error)
 
 
 def fallback(context: StageContext) -> None:
@@ -26,4 +26,4 @@ def fallback(context: StageContext) -> None:
     context.record.info("unsloth", "imported" if UNSLOTH is not None else f"not used: {UNSLOTH_UNAVAILABLE}")
     profile = context.profile
     llm.run_variants(text_model(context, DEPLOYMENT), context.device, profile.contexts, profile.new_tokens,
-                     profile.runs, context.record.row, context.record.error, profile.cache_cap, controls=False)
+                     profile.runs, context.record.row, context.record.error, controls=False)

@@ -30,6 +30,18 @@ class Workdir:
             build_tiny_loras(self.tiny("flux"), directory)
         return {"styles": directory / "styles", "custom": directory / "custom.safetensors"}
 
+    def tiny_safety_checker(self) -> dict[str, str]:
+        """The FLUX deployments' two safety models, tiny, flagging only red images (tiny FLUX never paints one),
+        as the environment variables they are read from."""
+        from scripts.tiny_models.safety_checker import build_tiny_nsfw_classifier, build_tiny_safety_checker
+
+        folders = {"SAFETY_CHECKER_DIR": (self.root / "tiny" / "safety-checker", build_tiny_safety_checker),
+                   "NSFW_CLASSIFIER_DIR": (self.root / "tiny" / "nsfw-classifier", build_tiny_nsfw_classifier)}
+        for directory, build in folders.values():
+            if not directory.exists():
+                build(directory, "red")
+        return {name: str(directory) for name, (directory, _) in folders.items()}
+
     def scratch(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)

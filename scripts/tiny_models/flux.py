@@ -35,9 +35,11 @@ def build_tiny_flux(out_dir: str | Path, seed: int = 0) -> Path:
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
         axes_dims_rope=(4, 6, 6),
     )
+    # Four blocks: latents are 1/8 of the image, as FLUX.1's VAE makes them, so sizes follow the real rules
+    # (sides multiples of 16) and a 1 MP image costs what a 1 MP image costs the real pipeline's shapes.
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
         layers_per_block=1, norm_num_groups=4, sample_size=32,
         use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
     )

@@ -1,0 +1,85 @@
+"""The text deployments' settings, read once from the environment (cog.yaml's `environment`, or `docker -e`)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+# KV-cache lengths compiled at setup besides the maximum context. A request takes the smallest that holds its
+# prompt + max_new_tokens, so attention reads ~1k tokens per step for a short chat instead of the whole context.
+# Chosen without GPU measurements: short chats, long documents, very long documents; each costs one compiled
+# graph at setup. Buckets share one allocation, so memory is that of the longest.
+DEFAULT_CACHE_BUCKETS = (1024, 4096, 16384)
+MIN_BUCKET = 32  # the warm-up's prompt and new tokens fit in it
+HQQ_FAST_KERNEL_CHOICES = ("require", "warn")
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    max_context: int  # MAX_CONTEXT_TOKENS: prompt + answer, the longest cache
+    quantize: str = "none"  # QUANTIZE: one of quantize_choices (the deployment's methods; "none" is bf16)
+    quantize_choices: tuple[str, ...] = ("none",)
+    compile: bool = True  # COMPILE: 1 compiles the decode step over static caches; 0 decodes eagerly
+    cache_buckets: tuple[int, ...] = DEFAULT_CACHE_BUCKETS  # CACHE_BUCKETS: shorter caches, comma-separated
+    hqq_fast_kernel: str = "require"  # HQQ_FAST_KERNEL: a quantized layer off the int4 kernel fails setup, or warns
+
+    def __post_init__(self):
+        if self.max_context < MIN_BUCKET:
+            raise ValueError(f"MAX_CONTEXT_TOKENS: {self.max_context} is too small (at least {MIN_BUCKET})")
+        if self.quantize not in self.quantize_choices:
+            offered = ", ".join(self.quantize_choices)
+            raise ValueError(f"QUANTIZE: {self.quantize!r} is not offered by this deployment (one of {offered})")
+        if any(length < MIN_BUCKET for length in self.cache_buckets):
+            raise ValueError(
+                f"CACHE_BUCKETS: {','.join(map(str, self.cache_buckets))} has a length below {MIN_BUCKET} "
+                f"(each at least {MIN_BUCKET})"
+            )
+        if self.hqq_fast_kernel not in HQQ_FAST_KERNEL_CHOICES:
+            offered = ", ".join(HQQ_FAST_KERNEL_CHOICES)
+            raise ValueError(f"HQQ_FAST_KERNEL: {self.hqq_fast_kernel!r} is not a choice (one of {offered})")
+
+    @property
+    def cache_lengths(self) -> tuple[int, ...]:
+        """The static caches to compile, shortest first: the buckets below the maximum context, then it."""
+        return (*sorted({length for length in self.cache_buckets if length < self.max_context}), self.max_context)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], defaults: "TextSettings") -> "TextSettings":
+        """`defaults` is the deployment's own (its context length and quantization); the environment overrides."""
+        return replace(
+            defaults,
+            max_context=_integer(environ, "MAX_CONTEXT_TOKENS", defaults.max_context),
+            quantize=environ.get("QUANTIZE", defaults.quantize),
+            compile=_flag(environ, "COMPILE", defaults.compile),
+            cache_buckets=_integers(environ, "CACHE_BUCKETS", defaults.cache_buckets),
+            hqq_fast_kernel=environ.get("HQQ_FAST_KERNEL", defaults.hqq_fast_kernel),
+        )
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a whole number (a token count, e.g. 8192)") from None
+
+
+def _integers(environ: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = environ.get(name)
+    if value is None:
+        return default
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a comma-separated list of token counts (e.g. 1024,4096)") from None
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    value = environ.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() in ("1", "true", "yes"):
+        return True
+    if value.strip().lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{name}: {value!r} is not a switch (1 or 0)")
