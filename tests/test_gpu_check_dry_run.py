@@ -86,7 +86,7 @@ def test_flux_engines_swap_loras_without_recompiling(dry_run):
 def test_report_puts_the_targets_next_to_the_measurements(dry_run):
     report = (dry_run["out"] / "benchmarks-gpu.md").read_text()
     assert "| SmolLM3 HQQ 4-bit decode | >= 1.5x bf16 compiled |" in report
-    assert "| Phi-4 4-bit, transformers+bitsandbytes-nf4: peak VRAM | <= 12 GB |" in report
+    assert "| Phi-4 4-bit, transformers+bitsandbytes-nf4 + compiled decode: peak VRAM | <= 12 GB |" in report
     assert "| FLUX engine int8, LoRA live, s/image | <= 0.45x bf16 eager |" in report
     assert "`speed-flux-fp8`: not run yet" in report  # CUDA-only stages are named as missing
 
