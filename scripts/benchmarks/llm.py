@@ -19,7 +19,7 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 
 from scripts.benchmarks import deployed
-from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, sync
+from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, reset_peak_memory, sync
 from shared.quantization import weight_bytes
 
 # Peak HBM bandwidth (bytes/s). Batch-1 decoding reads every weight (and the KV cache it attends over) once
@@ -55,6 +55,7 @@ class Variant:
     name: str
     role: str  # "control" or "optimized"
     prepare: Callable[[TextModel, torch.device], Prepared]
+    reads_checkpoint: bool = False  # loads from the model's saved checkpoint (made before the clock starts)
 
 
 @dataclass
@@ -67,11 +68,12 @@ class DecodeRow:
     cache_tokens: int | None  # None: transformers' dynamic cache
     weight_mb: float
     setup_s: float
+    setup_peak_memory_mb: float  # while loading, quantizing, preparing caches
     first_request_s: float  # includes compilation for compiled variants
     prefill_s: Spread
     decode_tokens_per_s: Spread
     recompiles: int  # graphs compiled during the timed runs (after the first request)
-    peak_memory_mb: float
+    peak_memory_mb: float  # while serving: from the end of setup through this context's runs (VRAM; RSS on CPU)
     bandwidth_bound_tokens_per_s: float | None
     notes: dict
 
@@ -154,10 +156,14 @@ def measure_variant(
 ) -> None:
     """Set the variant up once, then time `runs` requests at each context length on the cache the deployment
     would pick for it; `record` gets each row as soon as it is measured."""
+    if variant.reads_checkpoint:
+        source.checkpoint()  # saving one is not the variant's setup
     fresh_start(device)
     start = time.perf_counter()
     prepared = variant.prepare(source, device)
     setup = time.perf_counter() - start
+    setup_peak = peak_memory_mb(device)
+    reset_peak_memory(device)
     model = prepared.model
     weight_mb = weight_bytes(model) / 1e6
     vocab = model.config.get_text_config().vocab_size
@@ -176,7 +182,8 @@ def measure_variant(
         record(DecodeRow(
             model=source.name, variant=prepared.name or variant.name, role=variant.role, context_tokens=context,
             new_tokens=new_tokens, cache_tokens=cache_tokens, weight_mb=weight_mb,
-            setup_s=setup, first_request_s=first, prefill_s=Spread.of([s[0] for s in samples]),
+            setup_s=setup, setup_peak_memory_mb=setup_peak, first_request_s=first,
+            prefill_s=Spread.of([s[0] for s in samples]),
             decode_tokens_per_s=Spread.of([s[1] for s in samples]), recompiles=graphs.since(),
             peak_memory_mb=peak_memory_mb(device),
             bandwidth_bound_tokens_per_s=bandwidth / bytes_per_token(model, positions) if bandwidth else None,
@@ -211,7 +218,7 @@ CONTROLS = (Variant("bf16 eager", "control", bf16_eager), Variant("bf16 + compil
 OPTIMIZED = {
     "smollm3": Variant("HQQ 4-bit + compiled decode", "optimized", smollm3_optimized),
     "gemma3": Variant("INT8 weight-only + compiled decode", "optimized", gemma3_optimized),
-    "phi4-reasoning": Variant("4-bit as deployed", "optimized", phi4_optimized),
+    "phi4-reasoning": Variant("4-bit as deployed", "optimized", phi4_optimized, reads_checkpoint=True),
 }
 
 

@@ -31,7 +31,7 @@ def decode_table(rows: list[dict]) -> list[str]:
     """Language models: one line per (model, variant, context), with the ratio to both controls."""
     lines = [
         "| model | variant | context | decode tokens/s, median (min-max) | vs bf16 eager | vs bf16 compiled | "
-        "prefill s | share of bound | weights MB | peak MB | first request s | recompiles |",
+        "prefill s | share of bound | weights MB | peak MB (setup) | first request s | recompiles |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -42,7 +42,8 @@ def decode_table(rows: list[dict]) -> list[str]:
             f"| {row['model']} | {row['variant']}{cache} | {row['context_tokens']} | "
             f"{spread(row['decode_tokens_per_s'])} | {ratio(speedup(rows, row, 'bf16 eager'))} | "
             f"{ratio(speedup(rows, row, 'bf16 + compiled decode'))} | {spread(row['prefill_s'], 3)} | {share} | "
-            f"{row['weight_mb']:.1f} | {row['peak_memory_mb']:.0f} | {row['first_request_s']:.2f} | "
+            f"{row['weight_mb']:.1f} | {row['peak_memory_mb']:.0f} ({row['setup_peak_memory_mb']:.0f}) | "
+            f"{row['first_request_s']:.2f} | "
             f"{row['recompiles']} |"
         )
     return lines

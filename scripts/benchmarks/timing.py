@@ -65,4 +65,4 @@ class GraphCounter:
         return compiled_graph_count() - self.before
 
 
-__all__ = ["GraphCounter", "Spread", "fresh_start", "peak_memory_mb", "seconds", "sync"]
+__all__ = ["GraphCounter", "Spread", "fresh_start", "peak_memory_mb", "reset_peak_memory", "seconds", "sync"]

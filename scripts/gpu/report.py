@@ -54,10 +54,12 @@ def targets(results: dict) -> list[str]:
     phi4 = [r for r in text_rows(results, "Phi-4") if r["role"] == "optimized"]
     for variant in dict.fromkeys(r["variant"] for r in phi4):
         rows = [r for r in phi4 if r["variant"] == variant]
-        peak = max(r["peak_memory_mb"] for r in rows) / 1024
-        lines.append(f"| Phi-4 {variant}: peak VRAM | <= {PHI4_VRAM_TARGET_GB:.0f} GB | {peak:.1f} GiB (contexts up to "
-                     f"{max(r['context_tokens'] for r in rows)} tokens) | "
-                     f"{'yes' if peak <= PHI4_VRAM_TARGET_GB else '**no**'} |")
+        serving = max(r["peak_memory_mb"] for r in rows) / 1024
+        setup = max(r["setup_peak_memory_mb"] for r in rows) / 1024
+        met = max(serving, setup) <= PHI4_VRAM_TARGET_GB
+        lines.append(f"| Phi-4 {variant}: peak VRAM | <= {PHI4_VRAM_TARGET_GB:.0f} GB | {serving:.1f} GiB serving up "
+                     f"to {max(r['context_tokens'] for r in rows)} tokens of context, {setup:.1f} GiB while loading | "
+                     f"{'yes' if met else '**no**'} |")
     if not phi4:
         lines.append(f"| Phi-4 4-bit peak VRAM | <= {PHI4_VRAM_TARGET_GB:.0f} GB | not measured | - |")
     images = [r for name, data in results.items() if name.startswith("speed-flux-") for r in data["rows"]]
