@@ -13,7 +13,7 @@ from scripts.cog_server import REPO
 def test_cpu_benchmark_writes_report_plot_and_stage_results(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "scripts.benchmark", "--docs", str(tmp_path), "--size", "smoke",
-         "--stage", "speed-smollm3,speed-flux-controls,speed-flux-int8"],
+         "--stage", "speed-smollm3,speed-flux-eager,speed-flux-int8"],
         cwd=REPO, check=True, capture_output=True, timeout=900,
         env={**os.environ, "BENCH_WORK": str(tmp_path / "work")},
     )

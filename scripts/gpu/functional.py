@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.benchmarks import deployed
@@ -31,6 +31,8 @@ class Scenario:
     deployment: str
     env: dict[str, str]
     exercise: Callable[[CogServer], dict]  # returns {"checks": {name: bool}, ...anything else worth keeping}
+    # Checks on the server's log: {what: a pattern some log message must match}, e.g. which backend was taken.
+    log_checks: dict[str, str] = field(default_factory=dict)
 
 
 def output_text(prediction: dict) -> str:
@@ -65,20 +67,23 @@ def path_lines(log: str, limit: int = 40) -> list[str]:
 def run_scenario(context: StageContext, scenario: Scenario) -> None:
     env = {"DEVICE": context.device.type, "HF_HUB_OFFLINE": "1",
            "OUTPUT_DIR": str(context.work.scratch(f"outputs/{scenario.name}")), **scenario.env}
-    row = {"scenario": scenario.name, "deployment": scenario.deployment, "env": scenario.env, "passed": False}
+    row = {"scenario": scenario.name, "deployment": scenario.deployment, "env": scenario.env, "checks": {}}
     server = CogServer(scenario.deployment, env)
     start = time.perf_counter()
     try:
         server.start()
         row["setup_s"] = round(time.perf_counter() - start, 2)
         row |= scenario.exercise(server)
-        row["passed"] = all(row["checks"].values())
     except Exception as error:
         row["error"] = f"{type(error).__name__}: {error}"[-3000:]
     finally:
         server.stop()
         log = server.log_tail(10**8)
+        messages = log_messages(log)
+        for what, pattern in scenario.log_checks.items():
+            row["checks"][what] = any(re.search(pattern, message) for message in messages)
         row["path"] = path_lines(log)
+        row["passed"] = not row.get("error") and bool(row["checks"]) and all(row["checks"].values())
         if not row["passed"]:
             row["log_tail"] = log[-4000:]
     context.record.row(row)
@@ -139,10 +144,17 @@ def flux(context: StageContext) -> None:
     quantizations = deployed.functional_flux_quantizations(context.device)
     for quantize in quantizations:
         env = {**base, "FLUX_QUANTIZE": quantize}
-        run_scenario(context, Scenario(f"txt2img {quantize}", "flux-dev-txt2img", env, swap_styles(loras["custom"])))
+        run_scenario(context, Scenario(f"txt2img {quantize}", "flux-dev-txt2img", env, swap_styles(loras["custom"]),
+                                       flux_log_checks(quantize)))
     image = DEPLOYMENTS / "flux-dev-img2img" / "examples" / "scene.png"
     env = {**base, "FLUX_QUANTIZE": quantizations[0]}
-    run_scenario(context, Scenario(f"img2img {quantizations[0]}", "flux-dev-img2img", env, img2img(image)))
+    run_scenario(context, Scenario(f"img2img {quantizations[0]}", "flux-dev-img2img", env, img2img(image),
+                                   flux_log_checks(quantizations[0])))
+
+
+def flux_log_checks(quantize: str) -> dict[str, str]:
+    return {f"transformer loaded as {quantize}": rf"FLUX transformer: {quantize}\b",
+            "compiled at setup": r"warm: [1-9]\d* compiled graph"}
 
 
 def chat(inputs: dict, expect_in_answer: str = "") -> Callable[[CogServer], dict]:
@@ -165,21 +177,29 @@ def chat(inputs: dict, expect_in_answer: str = "") -> Callable[[CogServer], dict
 
 
 def text(context: StageContext) -> None:
+    compiled = {"decode step compiled at setup": r"warm-up: decode step over a \d+-token cache"}
     scenarios = [
         Scenario("smollm3 HQQ 4-bit", "smollm3",
                  {"SMOLLM3_MODEL_DIR": str(context.work.tiny("smollm3")), "MAX_CONTEXT_TOKENS": "1024"},
                  chat({"prompt": "Tell me about the sea.", "mode": "no_think", "max_new_tokens": 16,
-                       "temperature": 0})),
+                       "temperature": 0}),
+                 {"HQQ int4 kernel on every 4-bit layer": r"HQQ 4-bit kernel: int4 tinygemm .* on (\d+) of \1 ",
+                  **compiled}),
         Scenario("gemma3 INT8 + image", "gemma3",
                  {"GEMMA3_MODEL_DIR": str(context.work.tiny("gemma3")), "MAX_CONTEXT_TOKENS": "1024"},
                  chat({"prompt": "What is in this image?", "max_new_tokens": 12, "temperature": 0,
-                       "image": data_uri(DEPLOYMENTS / "gemma3" / "examples" / "scene.png")})),
+                       "image": data_uri(DEPLOYMENTS / "gemma3" / "examples" / "scene.png")}),
+                 {"INT8 weight-only": r"torchao INT8 weight-only on \d+ layers", **compiled}),
     ]
-    phi4 = {"PHI4_MODEL_DIR": str(context.work.tiny("phi4-reasoning")), "MAX_CONTEXT_TOKENS": "8192"}
+    # 1024 tokens hold Phi-4's long system prompt and the answer: one cache, one graph compiled at setup.
+    phi4 = {"PHI4_MODEL_DIR": str(context.work.tiny("phi4-reasoning")), "MAX_CONTEXT_TOKENS": "1024"}
     ask = chat({"prompt": "What is the capital of France?", "max_new_tokens": 24, "temperature": 0,
                 "show_reasoning": True}, expect_in_answer="Paris")
     if context.device.type == "cuda":  # Unsloth runs only on CUDA; elsewhere the predictor never imports it
-        scenarios.append(Scenario("phi4 via Unsloth", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "1"}, ask))
-    scenarios.append(Scenario("phi4 via transformers", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "0"}, ask))
+        # Fails with the reason in the log ("unsloth not used: ...") when Unsloth can't run here.
+        scenarios.append(Scenario("phi4 via Unsloth", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "1"}, ask,
+                                  {"Unsloth backend": r"backend: unsloth"}))
+    scenarios.append(Scenario("phi4 via transformers", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "0"}, ask,
+                              {"transformers + NF4 backend": r"backend: transformers\+bitsandbytes-nf4", **compiled}))
     for scenario in scenarios:
         run_scenario(context, scenario)

@@ -61,8 +61,12 @@ def flux_stage(context: StageContext, variants: list[str]) -> None:
         context.record.info("gpu", torch.cuda.get_device_name(context.device))
 
 
-def flux_controls(context: StageContext) -> None:
-    flux_stage(context, list(flux_bench.CONTROLS))
+def flux_eager(context: StageContext) -> None:
+    flux_stage(context, ["bf16 eager"])
+
+
+def flux_compiled(context: StageContext) -> None:
+    flux_stage(context, ["bf16 + compile"])
 
 
 def flux_fp8(context: StageContext) -> None:

@@ -1,6 +1,10 @@
 """The GPU check's stages, in the order `all` runs them, with what each takes on an H200 (cold caches, a fresh
 machine; estimates from the model sizes until a run replaces them). No heavy imports here: the driver reads
-this before deciding what to run."""
+this before deciding what to run.
+
+The order is the targets' priority and packs into 10-minute calls with `--budget-s 540`: env + both functional
+stages; the FLUX checkpoint with its eager control and the FP8 engine (one call, so the checkpoint is made
+once); SmolLM3; Gemma-3; Phi-4; then the other controls and variants."""
 
 from dataclasses import dataclass
 
@@ -17,14 +21,18 @@ class Stage:
 
 
 STAGES = (
-    Stage("env", "scripts.gpu.env:run", 45,
+    Stage("env", "scripts.gpu.env:run", 60,
           "GPU, driver, torch and library versions; imports; HQQ's kernel path on a tiny model; Unsloth import"),
-    Stage("functional-flux", "scripts.gpu.functional:flux", 240,
-          "FLUX text-to-image per quantization and image-to-image through the Cog server: styles hot-swapped, "
-          "recompiles = 0"),
-    Stage("functional-text", "scripts.gpu.functional:text", 240,
+    Stage("functional-flux", "scripts.gpu.functional:flux", 200,
+          "FLUX text-to-image (fp8, nf4) and image-to-image through the Cog server: styles and LoRAs hot-swapped "
+          "in both slots, recompiles = 0"),
+    Stage("functional-text", "scripts.gpu.functional:text", 260,
           "SmolLM3 (HQQ), Gemma-3 (INT8, with an image), Phi-4 via Unsloth and via transformers, through the Cog "
           "server"),
+    Stage("speed-flux-eager", "scripts.gpu.speed:flux_eager", 240,
+          "FLUX.1-dev checkpoint (~34 GB, kept for the next FLUX stages); plain bf16 pipeline, eager"),
+    Stage("speed-flux-fp8", "scripts.gpu.speed:flux_fp8", 280,
+          "the FLUX engine, fp8 transformer + compile + LoRA live: s/image, swap time, recompiles", cuda_only=True),
     Stage("speed-smollm3", "scripts.gpu.speed:smollm3", 360,
           "SmolLM3-3B decode tokens/s at each context: bf16 eager, bf16 + compiled decode, HQQ 4-bit + compiled"),
     Stage("speed-gemma3", "scripts.gpu.speed:gemma3", 330,
@@ -32,19 +40,17 @@ STAGES = (
     Stage("speed-phi4", "scripts.gpu.speed_phi4:run", 480,
           "Phi-4 14B decode tokens/s and peak VRAM: bf16 eager, bf16 + compiled decode, 4-bit as deployed "
           "(Unsloth where it imports)"),
-    Stage("speed-phi4-nf4", "scripts.gpu.speed_phi4:fallback", 240,
+    Stage("speed-flux-compiled", "scripts.gpu.speed:flux_compiled", 300,
+          "plain bf16 FLUX pipeline with its transformer compiled (the control for compilation)"),
+    Stage("speed-flux-nf4", "scripts.gpu.speed:flux_nf4", 300,
+          "the FLUX engine, NF4 transformer + compile + LoRA live", cuda_only=True),
+    Stage("speed-phi4-nf4", "scripts.gpu.speed_phi4:fallback", 300,
           "Phi-4 14B 4-bit through the deployment's fallback (transformers + bitsandbytes NF4, USE_UNSLOTH=0)",
           cuda_only=True, env=(("USE_UNSLOTH", "0"),)),
-    Stage("speed-flux-controls", "scripts.gpu.speed:flux_controls", 420,
-          "FLUX.1-dev checkpoint (~34 GB, kept for the next FLUX stages); plain bf16 pipeline eager and compiled"),
-    Stage("speed-flux-fp8", "scripts.gpu.speed:flux_fp8", 300,
-          "the FLUX engine, fp8 transformer + compile + LoRA live: s/image, swap time, recompiles", cuda_only=True),
-    Stage("speed-flux-nf4", "scripts.gpu.speed:flux_nf4", 330,
-          "the FLUX engine, NF4 transformer + compile + LoRA live", cuda_only=True),
-    Stage("speed-flux-int8", "scripts.gpu.speed:flux_int8", 300,
+    Stage("speed-flux-int8", "scripts.gpu.speed:flux_int8", 280,
           "the FLUX engine, INT8 weight-only transformer + compile + LoRA live"),
-    Stage("speed-flux-bf16", "scripts.gpu.speed:flux_bf16", 300,
-          "the FLUX engine, bf16 transformer + compile + LoRA live (the slot's cost without quantization)"),
+    Stage("speed-flux-bf16", "scripts.gpu.speed:flux_bf16", 280,
+          "the FLUX engine, bf16 transformer + compile + LoRA live (the slots' cost without quantization)"),
     Stage("report", "scripts.gpu.report:run", 5,
           "renders docs/benchmarks-gpu.md from every stage's JSON found", writes_json=False),
 )
