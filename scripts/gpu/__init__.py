@@ -1,1 +1,2 @@
-"""The GPU proof: wheels for the borrowed GPU machine, and the staged check run there (docs/gpu-check.md)."""
+"""The GPU proof (docs/gpu-check.md): `wheels` builds what the borrowed GPU machine lacks, `install.sh` installs
+it there, `check` runs the stages (env, functional, speed) and the report; `--device cpu` is the dry run."""
