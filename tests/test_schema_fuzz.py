@@ -66,7 +66,7 @@ def values_for(field: str, spec: dict) -> st.SearchStrategy:
         if spec["type"] == "integer":
             values = st.integers(low, high)
         else:
-            values = st.floats(low, high, allow_nan=False)
+            values = st.floats(low, high, allow_nan=False, allow_infinity=False)
     elif spec.get("type") == "boolean":
         values = st.booleans()
     else:
@@ -85,8 +85,8 @@ def requests_for(name: str) -> st.SearchStrategy:
     )
     # Break one field: a value of the wrong type or out of range, or a field the schema doesn't have.
     wrong = st.one_of(
-        st.none(), st.integers(-(10**12), 10**12), st.floats(allow_nan=False), st.text(max_size=20),
-        st.lists(st.integers(), max_size=2),
+        st.none(), st.integers(-(10**12), 10**12), st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=20), st.lists(st.integers(), max_size=2),
     )
     broken = st.tuples(valid, st.sampled_from([*sorted(properties), "no_such_input"]), wrong).map(
         lambda case: {**case[0], case[1]: case[2]}

@@ -1,12 +1,11 @@
 """Layer filters, pruning methods and INT8 weight-only quantization on the tiny Gemma-3."""
 
-import importlib.util
 
 import pytest
 import torch
 from transformers import Gemma3ForConditionalGeneration
 
-from scripts.cog_server import DEPLOYMENTS
+from scripts.deployment_predictor import predictor_class
 from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS, LayerFilter
 from shared.pruning import PruneSettings, cubic_schedule, prune
 from shared.quantization import inner_tensors, quantize_int8_weight_only
@@ -93,13 +92,11 @@ def test_requests_never_change_the_model(tiny_gemma3, monkeypatch):
     monkeypatch.setenv("PRUNE_METHOD", "gradual")
     monkeypatch.setenv("PRUNE_SPARSITY", "0.4")
     monkeypatch.setenv("DEVICE", "cpu")
-    spec = importlib.util.spec_from_file_location("gemma3_predict", DEPLOYMENTS / "gemma3" / "predict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    predictor = module.Predictor()
+    predictor = predictor_class("gemma3")()
     predictor.setup()
     before = fingerprint(predictor.generator.model)
     args = dict(image=None, system_prompt="", max_new_tokens=4, temperature=1.0, top_p=0.95, top_k=64)
+    args["stop_sequences"] = ""
     for seed in range(3):
         assert "".join(predictor.run(prompt="Hi", seed=seed, **args)) is not None
     after = fingerprint(predictor.generator.model)
