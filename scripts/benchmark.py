@@ -1,6 +1,6 @@
 """CPU benchmarks on the tiny models: every optimization against bf16 controls measured in the same run.
 
-    python -m scripts.benchmark [--docs docs] [--size tiny|smoke] [--runs 5] [--stage speed]
+    python -m scripts.benchmark [--docs docs] [--size tiny|smoke] [--runs 5] [--stage speed] [--report-only]
     python -m scripts.benchmark --gpu      # = python -m scripts.gpu.check --stage speed,report (real size, CUDA)
 
 The measuring is the GPU check's speed stages (scripts/benchmarks, run through scripts.gpu.check on the CPU):
@@ -122,8 +122,8 @@ def write_report(results: dict, overhead: dict | None, swap_table: str, docs: Pa
         "",
         "These are tiny random-weight models on a shared 2-core CPU: the tables check that every path runs and "
         "what it does to weight bytes. Speed ratios here say little about a GPU with billion-parameter layers "
-        "(quantized kernels are GPU kernels; here their overhead dominates, and a 20k-token static cache costs "
-        "more than the model). Real-size GPU figures: [benchmarks-gpu.md](benchmarks-gpu.md).",
+        "(quantized kernels are GPU kernels; here their overhead dominates, and so does Python's per-token work). "
+        "Real-size GPU figures: [benchmarks-gpu.md](benchmarks-gpu.md).",
         "",
         "![ratios](benchmarks/cpu_ratios.png)",
         "",
@@ -135,7 +135,7 @@ def write_report(results: dict, overhead: dict | None, swap_table: str, docs: Pa
         "",
         f"## FLUX.1-dev (tiny pipeline, {image['side']}x{image['side']}, {image['steps']} steps)",
         "",
-        "The engine's setup includes quantization, the LoRA slot, compilation and warm-up of both pipelines; a "
+        "The engine's setup includes quantization, the LoRA slots, compilation and warm-up of both pipelines; a "
         "different LoRA is hot-swapped in before each timed image.",
         "",
         *(image_table(image_rows) if image_rows else ["Not measured."]),
@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="timed runs per figure (default 5)")
     parser.add_argument("--stage", default="speed", help="which speed stages (python -m scripts.gpu.check --list)")
     parser.add_argument("--no-server-overhead", action="store_true", help="skip the Cog server overhead")
+    parser.add_argument("--report-only", action="store_true", help="render the report from the JSON already there")
     args = parser.parse_args()
     if args.gpu:
         raise SystemExit(check.main(["--stage", "speed,report", "--device", "cuda"]))
@@ -178,14 +179,16 @@ def main() -> None:
                   str(work), "--in-process", "--force"]
     if args.runs:
         stage_args += ["--runs", str(args.runs)]
-    check.main(stage_args)
-    results = {name: data for name, data in gather([out]).items() if name.startswith("speed-")}
-    overhead = None
-    if not args.no_server_overhead:
-        from scripts.gpu.workdir import Workdir
+    overhead_file = out / "server-overhead.json"
+    if not args.report_only:
+        check.main(stage_args)
+        if not args.no_server_overhead:
+            from scripts.gpu.workdir import Workdir
 
-        overhead = server_overhead(Workdir(work).tiny("smollm3"))
-        (out / "server-overhead.json").write_text(json.dumps(overhead, indent=1) + "\n")
+            overhead_file.write_text(json.dumps(server_overhead(Workdir(work).tiny("smollm3")), indent=1) + "\n")
+    results = {name: data for name, data in gather([out]).items() if name.startswith("speed-")}
+    overhead = json.loads(overhead_file.read_text()) if overhead_file.exists() and not args.no_server_overhead \
+        else None
     swap_file = DEFAULT_DOCS / "benchmarks" / "lora_swap_cpu.md"
     swap_table = "\n".join(line for line in swap_file.read_text().splitlines() if line.startswith("|")) \
         if swap_file.exists() else "(run `python -m scripts.bench_lora_swap`)"

@@ -137,6 +137,8 @@ def render(results: dict) -> str:
         "[gpu-check.md](gpu-check.md). Models are real-size architectures with random weights (published "
         "configs); controls are measured in the same run; figures are the median of the timed runs with min-max.",
         "",
+        *([] if results else ["**No GPU has run these stages yet.** The harness is ready: the commands for the next "
+                              "session with a GPU are in [gpu-check.md](gpu-check.md).", ""]),
         *versions(results),
         "## Targets",
         "",
