@@ -50,10 +50,14 @@ class CogServer:
     def start(self, timeout: float = 600) -> None:
         # Without .cog/openapi_schema.json coglet validates nothing, answers /openapi.json with 503
         # and refuses SSE: write it from the predictor, as `cog build` does.
-        subprocess.run(
-            [sys.executable, "-m", "scripts.openapi_schema", str(self.deployment), "--server-only"],
-            cwd=REPO, check=True, capture_output=True,
-        )
+        # The schema depends on predict.py's declarations alone: regenerate it (~6 s of imports) only when
+        # predict.py is newer than the last one written.
+        schema, predictor = self.deployment / ".cog" / "openapi_schema.json", self.deployment / "predict.py"
+        if not schema.is_file() or schema.stat().st_mtime < predictor.stat().st_mtime:
+            subprocess.run(
+                [sys.executable, "-m", "scripts.openapi_schema", str(self.deployment), "--server-only"],
+                cwd=REPO, check=True, capture_output=True,
+            )
         config = yaml.safe_load((self.deployment / "cog.yaml").read_text())
         env = {
             **os.environ,
