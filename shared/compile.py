@@ -44,12 +44,6 @@ class CacheBuckets:
         return self.caches[length]
 
 
-def compile_decoding(model, max_cache_len: int) -> StaticCache:
-    """One compiled static cache of `max_cache_len` tokens: a single bucket, for callers that time one length
-    (the benchmarks). Pass it to generate() as `past_key_values`, reset between requests."""
-    return CacheBuckets(model, (max_cache_len,), model.device).caches[max_cache_len]
-
-
 def _enable_decode_compile(model, graphs: int) -> None:
     config = CompileConfig(fullgraph=False, dynamic=False)
     config._compile_all_devices = True  # transformers auto-compiles on CUDA only; the tests run on the CPU

@@ -1,4 +1,4 @@
-"""Device and dtype choice, seeding, and per-prediction metrics (latency, tokens/s, peak memory)."""
+"""Device choice, seeding, and per-prediction metrics (latency, tokens/s, peak memory)."""
 
 import logging
 import os
@@ -40,11 +40,6 @@ def pick_device() -> torch.device:
     if requested:
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def pick_dtype(device: torch.device, cpu_dtype: torch.dtype = torch.float32) -> torch.dtype:
-    """bf16 on CUDA; on CPU the caller decides (bf16 keeps quantized kernels on the same path as the GPU)."""
-    return torch.bfloat16 if device.type == "cuda" else cpu_dtype
 
 
 def seed_everything(seed: int | None) -> int:

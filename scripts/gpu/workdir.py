@@ -58,6 +58,3 @@ class Workdir:
         save(directory)
         (directory / ".complete").touch()
         return directory
-
-    def drop_checkpoint(self, name: str) -> None:
-        shutil.rmtree(self.root / "checkpoints" / name, ignore_errors=True)
