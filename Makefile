@@ -51,8 +51,9 @@ gpu-check: setup ## GPU proof in stages (STAGE=all|functional|speed|<stage>, DEV
 lint: setup ## ruff
 	$(PY) -m ruff check .
 
-check-cog:
+check-cog: ## the cog CLI (0.20 or newer: older ones read `cog run` as `cog exec`) and a Docker engine
 	@command -v cog >/dev/null 2>&1 || { echo "error: the cog CLI is not installed (https://cog.run/getting-started)"; exit 1; }
+	@python3 scripts/check_cog.py
 	@docker info >/dev/null 2>&1 || { echo "error: no Docker engine is running; cog build needs one (and a GPU host to run)"; exit 1; }
 
 stage-%: ## copy shared/ into deployments/<name>/ (Cog's build context is the deployment folder)
@@ -67,7 +68,7 @@ build-%: check-cog stage-% ## cog build the image $(IMAGE) (r8.im/$(REPLICATE_US
 	@test -d deployments/$*/weights || echo "note: no deployments/$*/weights: the image will download its weights at setup (make weights-$* bakes them in)"
 	cd deployments/$* && cog build --separate-weights -t $(IMAGE)
 
-smoke-%: build-% ## build, then run each committed smoke input with cog run and check an answer came back
+smoke-%: build-% ## build, then run each committed smoke input with cog run (outputs in a temporary folder) and check an answer came back
 	python3 scripts/smoke.py deployments/$* --image $(IMAGE)
 
 push-%: check-cog stage-% ## cog push to r8.im/$(REPLICATE_USER)/<name>, weights in their own layer

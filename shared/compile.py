@@ -38,6 +38,13 @@ class CacheBuckets:
                 _share_rows(layer, backing)
         logger.info("static KV caches of %s tokens, sharing %s tokens of memory", self.lengths, self.lengths[-1])
 
+    def configure_compiling_thread(self) -> None:
+        """Call on the thread that runs generate(): dynamo's config is per thread since torch 2.12
+        (torch/utils/_config_module.py keeps assignments in ContextVars), so a limit set in setup's thread
+        would not reach it. One graph per bucket on the same code; the default limit (8) would fall back to
+        eager past it."""
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * len(self.lengths))
+
     def pick(self, tokens: int) -> StaticCache:
         """The smallest cache that holds `tokens` (prompt + max_new_tokens); the caller checked it fits."""
         length = next(length for length in self.lengths if length >= tokens)
@@ -48,8 +55,6 @@ def _enable_decode_compile(model, graphs: int) -> None:
     config = CompileConfig(fullgraph=False, dynamic=False)
     config._compile_all_devices = True  # transformers auto-compiles on CUDA only; the tests run on the CPU
     model.generation_config.compile_config = config
-    # One graph per bucket on the same code; dynamo's default limit (8) would fall back to eager past it.
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * graphs)
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None and not quantizer.is_compileable and _is_bnb_4bit(quantizer):
         # transformers 5.5 reports every quantizer but torchao's and fp8's as not compileable, and generate()

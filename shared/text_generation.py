@@ -4,7 +4,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -138,6 +139,14 @@ class TextGenerator:
         self.keep_tokens = keep_tokens
         self.system_in_user_turn = system_in_user_turn
         self.caches = CacheBuckets(model, settings.cache_lengths, device) if settings.compile else None
+        # Every generate() runs on this one thread, made here and kept for the process: torch keeps compiled
+        # functions and CUDA graph trees per thread (torch 2.14 compile_fx / cudagraph_trees thread-local
+        # state; torch 2.11 asserts when a graph tree is recorded off the main thread, pytorch#123177, so
+        # it must be the same thread at warm-up and in every request), and dynamo's config per thread.
+        self.generation_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="generate",
+            initializer=self.caches.configure_compiling_thread if self.caches else None,
+        )
         self.last_output_tokens = 0
         self.last_cache_length: int | None = None
 
@@ -199,29 +208,29 @@ class TextGenerator:
                         cache.max_cache_len, inputs.prompt_tokens, sampling.max_new_tokens)
         streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens)
         stop = threading.Event()
-        errors: list[BaseException] = []
 
         def run():
             try:
                 self._generate(inputs.tensors, sampling, cache, streamer=streamer, stop=stop)
-            except BaseException as error:  # surfaced in the caller's thread below
-                errors.append(error)
             finally:
                 streamer.pieces.put(_DONE)
 
-        # generate() runs in a worker thread so pieces reach the client while it decodes; torch's
-        # RNG is process-wide, so the caller's seed still applies.
-        worker = threading.Thread(target=run, name="generate", daemon=True)
-        worker.start()
+        # Pieces reach the client while the generation thread decodes; torch's RNG is process-wide, so the
+        # caller's seed still applies there.
+        done = self.generation_thread.submit(run)
         try:
             while (piece := streamer.pieces.get()) is not _DONE:
                 yield piece
         finally:
             stop.set()
-            worker.join()
             self.last_output_tokens = streamer.generated
-        if errors:
-            raise errors[0]
+            error = done.exception()  # waits for generate() to return
+        if error is not None:
+            raise error
+
+    def on_generation_thread(self, work: Callable[[], object]) -> object:
+        """Run `work` on the thread every generate() runs on, and wait for it."""
+        return self.generation_thread.submit(work).result()
 
     def warm_up(self) -> None:
         """Compile each cache bucket's decode step now rather than in a user's request (no-op when eager)."""
@@ -234,17 +243,22 @@ class TextGenerator:
         graphs = compiled_graph_count()
         for length in self.caches.lengths:
             start = time.perf_counter()
-            # Four new tokens: three decode steps, enough for CUDA graphs to warm up, record and replay.
-            self._generate(tensors, Sampling(4, 0.0), self.caches.caches[length], min_new_tokens=4)
+            # Four new tokens: three decode steps, enough for CUDA graphs to warm up, record and replay. On the
+            # generation thread: the graphs are kept for the thread that compiled them.
+            self.on_generation_thread(
+                lambda cache=self.caches.caches[length]: self._generate(tensors, Sampling(4, 0.0), cache, min_new_tokens=4)
+            )
             logger.info("warm-up: decode step over a %d-token cache in %.1f s", length, time.perf_counter() - start)
         if compiled_graph_count() == graphs:
             logger.warning("warm-up compiled no graph: generate() decodes eagerly (see transformers' warnings above)")
 
     def _generate(self, tensors: dict, sampling: Sampling, cache, streamer=None, stop=None, **extra) -> None:
         stopping = StoppingCriteriaList([_StopWhenSet(stop)]) if stop is not None else None
-        with torch.inference_mode():
+        # no_grad, as generate() itself uses: compiled graphs over tensor-subclass weights (torchao INT8) under
+        # inference_mode have open bugs (pytorch#170419).
+        with torch.no_grad():
             if cache is not None:
-                cache.reset()  # its tensors were made in inference mode: reset them there
+                cache.reset()
             self.model.generate(
                 **tensors,
                 max_new_tokens=sampling.max_new_tokens,

@@ -101,12 +101,20 @@ def test_smoke_uses_cog_run_with_the_token_and_a_long_setup_timeout(monkeypatch)
     from scripts.smoke import cog_run_args, masked
 
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    args = cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800)
+    args = cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800, files_from=DEPLOYMENTS / "gemma3")
     assert args[:5] == ["cog", "run", "gemma3", "--setup-timeout", "1800"]
     assert ["-e", "HF_TOKEN=hf_secret"] == args[5:7]
     assert "hf_secret" not in masked(" ".join(args))
     monkeypatch.delenv("HF_TOKEN")
-    assert "-e" not in cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800)
+    assert "-e" not in cog_run_args("gemma3", {"prompt": "Hi"}, setup_timeout=1800, files_from=DEPLOYMENTS / "gemma3")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_cog_run_lines_give_a_long_setup_timeout(name):
+    lines = [line for line in (DEPLOYMENTS / name / "README.md").read_text().splitlines() if "&& cog run " in line]
+    assert lines, f"{name}/README.md shows no cog run line"
+    for line in lines:
+        assert "--setup-timeout 1800" in line, f"Cog's default setup timeout (300 s) is too short: {line}"
 
 
 def test_nothing_user_facing_says_cog_predict():

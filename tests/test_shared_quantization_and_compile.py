@@ -3,6 +3,7 @@ loaded by the production loader."""
 
 import copy
 import logging
+import threading
 
 import pytest
 import torch
@@ -43,7 +44,17 @@ def generator(quantized):
     model, tokenizer, _ = quantized
     graphs_before = compiled_graph_count()
     generator = TextGenerator(model, tokenizer, CPU, BUCKETS)
+    # Which threads run generate(), from warm-up on (a hook on the forward would land in the compiled graph).
+    generator.forward_threads = []
+    model_generate = model.generate
+
+    def recording_generate(*args, **kwargs):
+        generator.forward_threads.append(threading.get_ident())
+        return model_generate(*args, **kwargs)
+
+    model.generate = recording_generate
     generator.warm_up()
+    generator.warm_up_threads = set(generator.forward_threads)
     generator.graphs_compiled = compiled_graph_count() - graphs_before
     return generator
 
@@ -122,6 +133,41 @@ def test_one_graph_per_bucket_compiled_at_warm_up(generator):
     short, long = (generator.caches.caches[n].layers[0] for n in (64, 256))
     assert short.keys.data_ptr() == long.keys.data_ptr(), "the buckets share one allocation"
     assert short.keys.shape[2] == 64 and long.keys.shape[2] == 256
+
+
+def test_requests_decode_on_the_thread_that_warmed_up(generator):
+    """torch keeps compiled functions and CUDA graph trees per thread: a request on a fresh thread would
+    re-warm and re-record them (and assert on torch 2.11). Every generate() runs on one long-lived thread."""
+    assert len(generator.warm_up_threads) == 1
+    assert threading.get_ident() not in generator.warm_up_threads, "not setup's thread: a thread of its own"
+    for _ in range(2):
+        generator.forward_threads.clear()
+        "".join(generator.stream(prompt(generator, 10), Sampling(6, 0.0)))
+        assert set(generator.forward_threads) == generator.warm_up_threads
+
+
+def test_compile_config_is_set_on_the_generation_thread(quantized):
+    """dynamo's config is per thread since torch 2.12: the recompile limit the buckets need (above dynamo's
+    default of 8 here) must be the one the generation thread sees. No warm-up: nothing is compiled."""
+    model, tokenizer, _ = quantized
+    lengths = (32, 48, 64, 80, 96)
+    settings = TextSettings(max_context=112, quantize="hqq4", quantize_choices=("hqq4",), cache_buckets=lengths)
+    many_buckets = TextGenerator(model, tokenizer, CPU, settings)
+    assert len(many_buckets.caches.lengths) == 6
+    assert many_buckets.on_generation_thread(lambda: torch._dynamo.config.recompile_limit) == 12
+
+
+def test_a_second_request_of_a_bucket_does_no_compile_work(generator):
+    from torch._dynamo.utils import counters
+
+    def work() -> tuple[int, int]:
+        # frames dynamo had to convert (a cache hit never reaches it), graphs it made
+        return counters["frames"]["total"], compiled_graph_count()
+
+    "".join(generator.stream(prompt(generator, 12), Sampling(8, 0.0)))
+    before = work()
+    "".join(generator.stream(prompt(generator, 15), Sampling(8, 0.7)))
+    assert work() == before
 
 
 def prompt(generator, tokens: int) -> ChatInputs:

@@ -27,8 +27,10 @@ def text_settings(deployment: str) -> TextSettings:
 
 def cache_buckets(model, deployment: str, device: torch.device) -> CacheBuckets:
     """The static KV caches the deployment compiles its decode step over; a request takes the smallest that
-    holds it (`CacheBuckets.pick`)."""
-    return CacheBuckets(model, text_settings(deployment).cache_lengths, device)
+    holds it (`CacheBuckets.pick`). The benchmarks decode on the calling thread, so it gets the compile config."""
+    caches = CacheBuckets(model, text_settings(deployment).cache_lengths, device)
+    caches.configure_compiling_thread()
+    return caches
 
 
 def smollm3_optimized(model, device: torch.device):
@@ -61,7 +63,7 @@ def phi4_4bit(checkpoint: Path, device: torch.device):
 
     settings = text_settings("phi4-reasoning")
     model, _, backend = load_4bit_causal_lm(checkpoint, device, settings.max_context)
-    caches = None if backend == "unsloth" else CacheBuckets(model, settings.cache_lengths, device)
+    caches = None if backend == "unsloth" else cache_buckets(model, "phi4-reasoning", device)
     return model, caches, backend
 
 
