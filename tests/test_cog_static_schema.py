@@ -1,4 +1,4 @@
-"""Cog's static schema step (scripts/cog_static_schema.py): one rule per test on small predictors, then every
+"""Cog's static schema step (scripts/cog_schema/): one rule per test on small predictors, then every
 deployment: nothing that stops `cog build`, nothing it drops, and the inputs it derives equal openapi.json."""
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cog_static_schema import (
+from scripts.cog_schema import (
     analyze_deployment,
     comparable_inputs,
     compare_with_committed,
