@@ -16,6 +16,7 @@ from shared.compile import compiled_graph_count
 from shared.flux import FLUX_DEV, FluxEngine, ImageRequest, LoraChoice, SlotRefused
 from shared.flux_settings import FluxSettings
 from shared.image_outputs import save_image
+from shared.inputs import PROMPT_MAX_CHARS, SECRET_MAX_CHARS
 from shared.lora_sources import LoraCache, parse_reference, resolve_lora, resolve_style
 from shared.metrics import RecordMetric, record_metrics
 from shared.outputs import output_dir
@@ -25,6 +26,11 @@ from shared.secrets import RedactSecrets, secret_value
 from shared.styles import Style, pick_style
 
 logger = logging.getLogger(__name__)
+
+# What T5 can read (512 tokens) at a generous characters-per-token average (shared/inputs.py); the schema
+# refuses longer prompts, this bound holds where no schema is checked (a Cog server without
+# .cog/openapi_schema.json validates nothing).
+PROMPT_CHARS = PROMPT_MAX_CHARS["flux-dev-txt2img"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,9 +83,10 @@ class FluxRunner:
     def render(self, request: FluxRequest, record_metric: RecordMetric) -> list[Path]:
         timer = PredictionTimer(self.engine.device)
         graphs_before = compiled_graph_count()
+        _require_short_tokens(request)
         self._mask_tokens(request)
         seed = seed_everything(request.seed)
-        style, prompt = pick_style(request.prompt, request.style)
+        style, prompt = pick_style(bounded_prompt(request.prompt), request.style)
         # Both slots are resolved (downloaded, checked) before the engine swaps either.
         choices = {
             "lora_weights": self._first_slot(request, style),
@@ -138,6 +145,27 @@ class FluxRunner:
             value = secret_value(secret, env_var) if secret is not None else None
             if value and value not in self._request_secrets.secrets:
                 self._request_secrets.secrets.append(value)
+
+
+def bounded_prompt(prompt: str) -> str:
+    """The prompt cut to PROMPT_CHARS before the tokenizers see it: they read all of a text before truncating it
+    to 512 (T5) and 77 (CLIP) tokens, which for megabytes took longer than the image. Past PROMPT_CHARS, T5
+    would have dropped the rest anyway."""
+    if len(prompt) <= PROMPT_CHARS:
+        return prompt
+    logger.warning("prompt: %d characters, cut to %d (T5 reads 512 tokens)", len(prompt), PROMPT_CHARS)
+    return prompt[:PROMPT_CHARS]
+
+
+def _require_short_tokens(request: FluxRequest) -> None:
+    """A token is sent in a header and masked in every later log line; Cog can't bound a `Secret`'s length."""
+    for field_name, secret in (("hf_api_token", request.hf_token), ("civitai_api_token", request.civitai_token)):
+        if secret is None:
+            continue
+        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+        if len(value) > SECRET_MAX_CHARS:
+            raise ValueError(f"{field_name}: {len(value)} characters, longer than any token (at most "
+                             f"{SECRET_MAX_CHARS})")
 
 
 def _lora_parameters(choices: dict[str, LoraChoice]) -> dict:

@@ -15,6 +15,43 @@ from shared.flux_sizes import ASPECT_RATIOS  # FLUX output sizes: the choices of
 
 MAX_SEED = 2**31 - 1
 
+# --- How long a free-text input may be ------------------------------------------------------------------------
+# Every free-text input carries a `max_length`, so Cog answers an oversized one with a 422 that names it before
+# any of our code runs: an 8 MB prompt otherwise holds the container's only slot while the tokenizers read all
+# of it (over 90 s for FLUX, which then keeps 512 tokens; ~19 s for a text model's 5.6M tokens, which are then
+# refused as too long). Cog's static parser takes only number literals there, so each predict.py
+# spells the number out and tests/test_input_specs.py checks it against these.
+#
+# A text prompt may be as long as the most tokens its model can read, times the most characters one token can
+# stand for on average. BPE / SentencePiece vocabularies of 100k-260k entries (SmolLM3's, Phi-4's, Gemma 3's,
+# T5's) average about 4-5 characters per token on English prose, 3-4 on code, 1-3 on most other scripts (which
+# only makes a character bound looser for them); only padding-like text (long runs of spaces or one symbol)
+# goes higher. 16 is 3-4 times the prose figure: a prompt refused by this bound is far past what the model
+# reads, and only padding-like text could be refused while it would have fit.
+MAX_CHARS_PER_TOKEN = 16
+# The most prompt tokens each deployment's model reads: the text models' trained context
+# (`max_position_embeddings` of their published configs), and FLUX's T5 prompt (`max_sequence_length`=512;
+# CLIP reads 77 of the same text). The deployments' MAX_CONTEXT_TOKENS (prompt + answer) may be lower; that
+# bound is applied at run time by shared.serving.refuse_text_past_context, before the tokenizer.
+PROMPT_TOKENS = {
+    "smollm3": 65536,
+    "gemma3": 131072,
+    "phi4-reasoning": 32768,
+    "flux-dev-txt2img": 512,
+    "flux-dev-img2img": 512,
+}
+# A system prompt shares the prompt's context window, so it gets the same bound.
+PROMPT_MAX_CHARS = {name: tokens * MAX_CHARS_PER_TOKEN for name, tokens in PROMPT_TOKENS.items()}
+# stop_sequences: at most 16 sequences of at most 200 characters and their commas (3,215; shared.stop_sequences
+# checks those); the slack allows doubled or trailing commas, which are dropped.
+STOP_SEQUENCES_MAX_CHARS = 4096
+# A LoRA reference: a Hub id, a link or a local path. 2,048 is the URL length browsers and CDNs commonly accept;
+# Hub, civitai and signed download links are a few hundred characters at most.
+LORA_REFERENCE_MAX_CHARS = 2048
+# Cog's inspector refuses `max_length` on a `Secret`, so the FLUX runner checks tokens itself: Hugging Face
+# tokens are 37 characters, civitai keys 32; 1,024 leaves room for any other token scheme.
+SECRET_MAX_CHARS = 1024
+
 MIN_SIDE, MAX_SIDE = 64, 2048
 STYLE_TRIGGERS = [
     "Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art", "Fantasy art", "Neonpunk",
@@ -22,7 +59,8 @@ STYLE_TRIGGERS = [
 ]
 
 # Shared by every deployment.
-PROMPT = Input(description="Text prompt for the model.", min_length=1)
+# max_length is the deployment's PROMPT_MAX_CHARS (TUNABLE; tests/test_input_specs.py checks the value).
+PROMPT = Input(description="Text prompt for the model.", min_length=1, max_length=PROMPT_MAX_CHARS["smollm3"])
 SEED = Input(
     description=f"Random seed (0-{MAX_SEED}) for reproducible outputs. Leave empty for a random seed; "
     "the seed used is printed in the logs.",
@@ -33,7 +71,9 @@ SEED = Input(
 
 # Text generation (SmolLM3, Gemma-3, Phi-4). Names follow Replicate's language models.
 SYSTEM_PROMPT = Input(
-    description="System prompt that sets the assistant's behaviour. Empty uses the model's own.", default=""
+    description="System prompt that sets the assistant's behaviour. Empty uses the model's own.",
+    default="",
+    max_length=PROMPT_MAX_CHARS["smollm3"],
 )
 MAX_NEW_TOKENS = Input(
     description="Maximum number of tokens to generate (1-{le}); the prompt and the answer must also fit the "
@@ -62,6 +102,7 @@ STOP_SEQUENCES = Input(
     description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 "
     "characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
     default="",
+    max_length=STOP_SEQUENCES_MAX_CHARS,
 )
 
 # Image generation (FLUX). Names, ranges and defaults follow replicate/cog-flux, so existing clients keep working.
@@ -104,10 +145,13 @@ LORA_WEIGHTS = Input(
     "owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. "
     "Downloaded once, then cached.",
     default="",
+    max_length=LORA_REFERENCE_MAX_CHARS,
 )
 LORA_SCALE = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3)
 EXTRA_LORA = Input(
-    description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+    description="A second LoRA applied together with the first (same forms as lora_weights).",
+    default="",
+    max_length=LORA_REFERENCE_MAX_CHARS,
 )
 EXTRA_LORA_SCALE = Input(description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3)
 HF_API_TOKEN = Input(
@@ -168,13 +212,15 @@ DEPLOYMENT_VARIANTS = {
     ("flux-dev-img2img", "image"): IMAGE_TO_TRANSFORM,
 }
 # What a deployment may choose for its model (its README says why): a recommended default, a tighter maximum,
-# and for system_prompt a description that says how its model's template uses it.
+# for system_prompt a description that says how its model's template uses it, and for the prompts the length
+# its model reads (PROMPT_MAX_CHARS).
 TUNABLE = {
+    "prompt": ("max_length",),
     "max_new_tokens": ("default", "le"),
     "temperature": ("default",),
     "top_p": ("default",),
     "top_k": ("default",),
-    "system_prompt": ("description",),
+    "system_prompt": ("description", "max_length"),
 }
 
 

@@ -4,11 +4,12 @@ answers."""
 from collections.abc import Callable, Iterator
 from contextlib import closing
 
+from shared.inputs import MAX_CHARS_PER_TOKEN
 from shared.metrics import record_metrics
 from shared.outputs import save_text
 from shared.runtime import PredictionTimer
 from shared.stop_sequences import stop_at
-from shared.text_generation import ChatInputs, Sampling, TextGenerator
+from shared.text_generation import ChatInputs, ContextTooLongError, Sampling, TextGenerator
 
 
 def require_text(name: str, value: str) -> str:
@@ -16,6 +17,25 @@ def require_text(name: str, value: str) -> str:
     if not value or not value.strip():
         raise ValueError(f"{name}: must contain text, got an empty or blank string")
     return value
+
+
+def refuse_text_past_context(max_context: int, **texts: str) -> None:
+    """Refuse chat text that can't fit the context window, before the tokenizer reads it.
+
+    Tokenizing costs time in proportion to the text (~19 s for 5.6M tokens) and holds the only slot; the
+    exact check after tokenizing (TextGenerator.check_fits) would refuse such a prompt anyway. This one counts
+    characters: more than `max_context` tokens' worth at MAX_CHARS_PER_TOKEN (shared/inputs.py: a generous
+    average, 3-4 times that of prose) can't fit, whatever the tokenizer makes of it.
+    `texts` are the inputs by name (`prompt=..., system_prompt=...`); the error names those given.
+    """
+    limit = max_context * MAX_CHARS_PER_TOKEN
+    total = sum(len(text) for text in texts.values())
+    if total > limit:
+        fields = ", ".join(name for name, text in texts.items() if text)
+        raise ContextTooLongError(
+            f"{fields}: {total} characters can't fit the {max_context}-token context window (at most {limit} "
+            f"characters, {MAX_CHARS_PER_TOKEN} per token); shorten the text"
+        )
 
 
 def stream_text(

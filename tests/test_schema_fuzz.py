@@ -11,6 +11,7 @@ import base64
 import copy
 import io
 import json
+import time
 
 import pytest
 import requests
@@ -76,7 +77,7 @@ def values_for(field: str, spec: dict) -> st.SearchStrategy:
 
 def requests_for(name: str) -> st.SearchStrategy:
     properties = input_schema(name)
-    required = {field for field, spec in properties.items() if "default" not in spec and not spec.get("nullable")}
+    required = _required(properties)
     # The capped fields are always sent: left out, their defaults (1024x1024, 28 steps) would be the slow path.
     required |= (set(CAPS) | set(CHEAP_CHOICES)) & set(properties)
     valid = st.fixed_dictionaries(
@@ -109,26 +110,65 @@ def tiny_model_env(name: str, request) -> dict[str, str]:
 NAMES = sorted(p.parent.name for p in DEPLOYMENTS.glob("*/cog.yaml"))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_no_input_gets_a_server_error(name, request):
+@pytest.fixture(scope="module", params=NAMES)
+def server(request):
+    """One server per deployment, shared by this module's tests (pytest groups them by deployment)."""
+    with CogServer(request.param, tiny_model_env(request.param, request)) as running:
+        yield running
+
+
+def test_no_input_gets_a_server_error(server):
     answered = []
-    with CogServer(name, tiny_model_env(name, request)) as server:
 
-        @settings(
-            max_examples=EXAMPLES_PER_DEPLOYMENT, deadline=None, derandomize=True, database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(requests_for(name))
-        def one_request(inputs):
-            response = server.post(inputs, timeout=120)
-            assert response.status_code < 500, f"{inputs} -> {response.status_code} {response.text[:500]}"
-            body = response.json()
-            if response.status_code == 200:
-                assert body["status"] in ("succeeded", "failed"), body
-            answered.append(response.status_code)
-            server.wait_until_ready(timeout=60)
+    @settings(
+        max_examples=EXAMPLES_PER_DEPLOYMENT, deadline=None, derandomize=True, database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(requests_for(server.deployment.name))
+    def one_request(inputs):
+        response = server.post(inputs, timeout=120)
+        assert response.status_code < 500, f"{inputs} -> {response.status_code} {response.text[:500]}"
+        body = response.json()
+        if response.status_code == 200:
+            assert body["status"] in ("succeeded", "failed"), body
+        answered.append(response.status_code)
+        server.wait_until_ready(timeout=60)
 
-        one_request()
-        assert requests.get(f"{server.url}/health-check", timeout=10).json()["status"] == "READY"
-        assert "hf_fuzz_token_never_logged" not in server.log_tail(chars=10**7)
+    one_request()
+    assert requests.get(f"{server.url}/health-check", timeout=10).json()["status"] == "READY"
+    assert "hf_fuzz_token_never_logged" not in server.log_tail(chars=10**7)
     assert len(answered) >= EXAMPLES_PER_DEPLOYMENT // 2
+
+
+# Cog's 422 arrives before any of our code runs: a few seconds is a generous bound for refusing megabytes
+# on a loaded CPU, and far below what reading them would cost (a tokenizer took >90 s for 8 MB).
+PROMPT_REFUSAL_SECONDS = 5
+
+
+def test_every_length_bound_is_enforced_by_cog_before_our_code(server):
+    """Each string input one character past its committed maxLength gets a 422 that names it, at once; the
+    next request is answered as usual."""
+    properties = input_schema(server.deployment.name)
+    bounded = {field: spec["maxLength"] for field, spec in properties.items() if "maxLength" in spec}
+    assert "prompt" in bounded
+    cheap = cheap_request(properties)
+    for field, limit in bounded.items():
+        started = time.monotonic()
+        response = server.post({**cheap, field: "x" * (limit + 1)})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 422, f"{field}: {response.status_code} {response.text[:300]}"
+        assert ["body", "input", field] in [error["loc"] for error in response.json()["detail"]]
+        assert elapsed < PROMPT_REFUSAL_SECONDS, f"{field}: the 422 took {elapsed:.1f} s"
+    assert server.predict(**cheap)["status"] == "succeeded"
+
+
+def _required(properties: dict[str, dict]) -> set[str]:
+    return {field for field, spec in properties.items() if "default" not in spec and not spec.get("nullable")}
+
+
+def cheap_request(properties: dict[str, dict]) -> dict:
+    """The required inputs (a prompt, img2img's image) and the expensive knobs at their minimum."""
+    inputs = {field: png_data_uri() if properties[field].get("format") == "uri" else "a lighthouse"
+              for field in _required(properties)}
+    inputs |= {field: properties[field]["minimum"] for field in CAPS if field in properties}
+    return inputs | {field: choices[0] for field, choices in CHEAP_CHOICES.items() if field in properties}

@@ -3,9 +3,12 @@ tiny Phi-4 whose greedy answer is `<think>First, add</think> The capital of Fran
 the answer ends before the first one, the stop text never reaches the client, even in pieces, and generation
 stops there."""
 
+import time
+
 import pytest
 
 from scripts.cog_server import CogServer
+from shared.inputs import PROMPT_MAX_CHARS
 from tests.cog_client import output_text
 
 GREEDY = {"prompt": "What is the capital of France?", "max_new_tokens": 40, "temperature": 0}
@@ -68,3 +71,25 @@ def test_no_seed_picks_one_and_logs_it_but_null_is_refused_by_cog(server):
     response = server.post({"prompt": "Hi", "max_new_tokens": 2, "seed": None})
     assert response.status_code == 422
     assert ["body", "input", "seed"] in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_an_eight_megabyte_prompt_is_refused_by_cog_at_once_and_the_next_request_works(server):
+    """A text model spent ~19 s tokenizing 5.6M tokens before refusing them; the schema's maxLength has Cog
+    refuse the prompt first, naming it. A few seconds is a behaviour bound, not a benchmark."""
+    started = time.monotonic()
+    response = server.post({**GREEDY, "prompt": "The capital of France. " * 360_000})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 422, response.text[:300]
+    assert ["body", "input", "prompt"] in [error["loc"] for error in response.json()["detail"]]
+    assert elapsed < 5, f"the 422 took {elapsed:.1f} s"
+    assert server.predict(**GREEDY)["status"] == "succeeded"
+
+
+def test_a_prompt_at_the_schema_bound_passes_it_and_is_refused_for_the_context_window(server):
+    """The schema allows what the model's whole trained context could hold (shared/inputs.py); the deployment's
+    MAX_CONTEXT_TOKENS is checked after it, and the error names the prompt."""
+    prompt = "x" * PROMPT_MAX_CHARS["phi4-reasoning"]
+    result = server.predict(**{**GREEDY, "prompt": prompt})
+    assert result["status"] == "failed"
+    assert "prompt: " in result["error"] and "8192-token context window" in result["error"], result["error"]
+    assert server.predict(**GREEDY)["status"] == "succeeded"

@@ -21,7 +21,7 @@ class Predictor(BaseRunner):
 
     def run(
         self,
-        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=8192),
         image: Path = Input(description="The image to transform (PNG, JPEG, WebP, ...); resized to the output size."),
         prompt_strength: float = Input(
             description="How much to change the input image (0-1]: 1 ignores it, small values keep it.",
@@ -73,10 +73,13 @@ class Predictor(BaseRunner):
         lora_weights: str = Input(
             description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. Downloaded once, then cached.",
             default="",
+            max_length=2048,
         ),
         lora_scale: float = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3),
         extra_lora: str = Input(
-            description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+            description="A second LoRA applied together with the first (same forms as lora_weights).",
+            default="",
+            max_length=2048,
         ),
         extra_lora_scale: float = Input(
             description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3

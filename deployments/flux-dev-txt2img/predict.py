@@ -20,7 +20,7 @@ class Predictor(BaseRunner):
 
     def run(
         self,
-        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=8192),
         style: str = Input(
             description="A built-in style LoRA. auto: picked from a trigger word in the prompt. none: the base model. A trigger word picks its style and is added to the prompt if missing.",
             choices=["auto", "none", "Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art",
@@ -64,10 +64,13 @@ class Predictor(BaseRunner):
         lora_weights: str = Input(
             description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. Downloaded once, then cached.",
             default="",
+            max_length=2048,
         ),
         lora_scale: float = Input(description="Strength of the LoRA or style (-1 to 3).", default=1.0, ge=-1, le=3),
         extra_lora: str = Input(
-            description="A second LoRA applied together with the first (same forms as lora_weights).", default=""
+            description="A second LoRA applied together with the first (same forms as lora_weights).",
+            default="",
+            max_length=2048,
         ),
         extra_lora_scale: float = Input(
             description="Strength of the extra LoRA (-1 to 3).", default=1.0, ge=-1, le=3

@@ -46,10 +46,11 @@ class Predictor(BaseRunner):
     @streaming
     def run(
         self,
-        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=524288),
         system_prompt: str = Input(
             description="Extra instructions, added after Phi-4's fixed reasoning system prompt (the model's template always sends that one; yours goes at the start of the user turn).",
             default="",
+            max_length=524288,
         ),
         max_new_tokens: int = Input(
             description="Maximum number of tokens to generate (1-32768); the prompt and the answer must also fit the model's context window.",
@@ -79,6 +80,7 @@ class Predictor(BaseRunner):
         stop_sequences: str = Input(
             description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
             default="",
+            max_length=4096,
         ),
         seed: int | None = Input(
             description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",

@@ -38,9 +38,11 @@ class Predictor(BaseRunner):
     @streaming
     def run(
         self,
-        prompt: str = Input(description="Text prompt for the model.", min_length=1),
+        prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=1048576),
         system_prompt: str = Input(
-            description="System prompt that sets the assistant's behaviour. Empty uses the model's own.", default=""
+            description="System prompt that sets the assistant's behaviour. Empty uses the model's own.",
+            default="",
+            max_length=1048576,
         ),
         mode: str = Input(
             description="think: reason step by step inside <think>...</think> before answering. no_think: answer directly.",
@@ -75,6 +77,7 @@ class Predictor(BaseRunner):
         stop_sequences: str = Input(
             description="Comma-separated texts that end the answer where they first appear (up to 16, each up to 200 characters); the stop text itself is not returned. Example: '</answer>,Question:'.",
             default="",
+            max_length=4096,
         ),
         seed: int | None = Input(
             description="Random seed (0-2147483647) for reproducible outputs. Leave empty for a random seed; the seed used is printed in the logs.",
