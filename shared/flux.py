@@ -18,6 +18,7 @@ from shared.flux_quantization import load_transformer
 from shared.flux_settings import ATTENTION_BACKENDS, FluxSettings
 from shared.lora import NONE, LoraRefused, LoraSlots
 from shared.lora_cache import lora_identity
+from shared.lora_formats import convert_lora, fit_rank, load_lora_tensors
 from shared.model_source import ModelSource
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,17 @@ class SlotRefused(LoraRefused):
         self.slot, self.choice = slot, choice
 
 
+def compile_transformer(transformer: torch.nn.Module, quantization: str) -> None:
+    """The one torch.compile of the FLUX engine: the whole transformer, one graph, in place (a
+    torch.compile(module) wrapper would recompile on every hot-swap)."""
+    if quantization == "nf4":
+        # bitsandbytes' CUDA 4-bit ops have data-dependent output shapes; without this dynamo graph-breaks on
+        # them, which fullgraph=True turns into an error (diffusers' bnb 4-bit compile tests set it). Set on
+        # the thread that compiles (warm-up, in setup): dynamo's config is per thread since torch 2.12.
+        torch._dynamo.config.capture_dynamic_output_shape_ops = True
+    transformer.compile(fullgraph=True)
+
+
 class FluxEngine:
     def __init__(self, settings: FluxSettings, device: torch.device):
         self.settings = settings
@@ -93,8 +105,7 @@ class FluxEngine:
         self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.lora.max_rank)
         self.lora.prepare()
         if self.settings.compile:
-            # In place: a torch.compile(module) wrapper would recompile on every hot-swap.
-            self.text2img.transformer.compile(fullgraph=True)
+            compile_transformer(self.text2img.transformer, self.quantization.name)
 
     def warm_up(self) -> None:
         """Compile now, at the size most requests use, for both pipelines."""
@@ -111,29 +122,28 @@ class FluxEngine:
         fitted = {}
         for slot, choice in changes.items():
             try:
-                fitted[slot] = {} if choice.path is None else self.lora.check_fits(self.read_lora(choice.path))
+                if choice.path is None:
+                    fitted[slot] = {}
+                else:
+                    fitted[slot] = self.lora.check_fits(self.read_lora(choice.path, f"{slot} ({choice.name})"))
             except LoraRefused as error:
                 raise SlotRefused(slot, choice, str(error)) from None
         for slot, choice in changes.items():
             self.lora.swap(slot, choice.key(), fitted[slot], choice.scale)
             logger.info("LoRA %s: %s (scale %.2f)", slot, choice.name, choice.scale)
 
-    def read_lora(self, path: Path) -> dict[str, torch.Tensor]:
-        """A diffusers-format state dict (Kohya, XLabs, ... converted) with each layer's alpha/rank folded in."""
-        try:
-            state_dict, alphas, _ = self.text2img.lora_state_dict(
-                str(path), return_alphas=True, return_lora_metadata=True
-            )
-        except Exception as error:  # corrupt file, unknown format
-            raise LoraRefused(f"not a readable LoRA file ({type(error).__name__})") from None
-        for alpha_key, alpha in (alphas or {}).items():
-            prefix = alpha_key.removesuffix(".alpha")
-            b_key, a_key = f"{prefix}.lora_B.weight", f"{prefix}.lora_A.weight"
-            if b_key in state_dict:
-                state_dict[b_key] = state_dict[b_key] * (float(alpha) / state_dict[a_key].shape[0])
-        return state_dict
+    def read_lora(self, path: Path, name: str | None = None) -> dict[str, torch.Tensor]:
+        """Any accepted LoRA layout in the slots' layout (`shared.lora_formats`), fitted to the slots' rank.
+        Whatever of the file the slots won't hold (a text-encoder part, deltas, the tail of a rank too high)
+        is logged at warning level, one line per LoRA: Cog returns it in the prediction's logs."""
+        lora = fit_rank(convert_lora(load_lora_tensors(path)), self.lora.max_rank, self.device)
+        log = logger.warning if lora.changed() else logger.info
+        log("LoRA %s: %s", name or path.name, lora.report())
+        return lora.state_dict
 
-    @torch.inference_mode()
+    # no_grad, as diffusers' pipelines use, not inference_mode: compiled graphs over tensor-subclass weights
+    # (torchao float8, bitsandbytes 4-bit) under inference_mode have open bugs (pytorch#170419).
+    @torch.no_grad()
     def generate(self, request: ImageRequest, image=None):
         pipe = self.text2img if image is None else self.img2img
         kwargs = {"image": image, "strength": request.strength} if image is not None else {}

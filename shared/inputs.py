@@ -141,9 +141,11 @@ STYLE = Input(
     default="auto",
 )
 LORA_WEIGHTS = Input(
-    description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name, "
-    "owner/name/file.safetensors, or a huggingface.co link), a civitai model link, or any .safetensors URL. "
-    "Downloaded once, then cached.",
+    description="A LoRA to apply instead of a built-in style: a Hugging Face repo (owner/name means a Hugging "
+    "Face repo here, not a Replicate model; or owner/name/file.safetensors, or a huggingface.co link), a civitai "
+    "model link, any .safetensors URL, or the .tar URL a Replicate LoRA trainer outputs. kohya/FluxGym, ComfyUI, "
+    "diffusers, XLabs and BFL-named files load; a text-encoder part is left out and the logs say so. Downloaded "
+    "once, then cached.",
     default="",
     max_length=LORA_REFERENCE_MAX_CHARS,
 )

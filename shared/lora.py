@@ -18,6 +18,7 @@ float would recompile the graph.
 
 import logging
 import re
+from contextlib import contextmanager
 
 import torch
 
@@ -74,10 +75,8 @@ class LoraSlots:
                     self.max_rank)
 
     def check_fits(self, state_dict: dict[str, torch.Tensor]) -> Fitted:
-        """Validate a diffusers-format LoRA; returns {layer: (A, B)} or raises LoraRefused."""
-        text_encoder_keys = [k for k in state_dict if k.startswith(("text_encoder", "te_", "lora_te"))]
-        if text_encoder_keys:
-            raise LoraRefused("it has text-encoder weights, which can't be hot-swapped into a compiled pipeline")
+        """Validate a LoRA in the slots' layout (`shared.lora_formats.convert_lora`, then `fit_rank`); returns
+        {layer: (A, B)} or raises LoraRefused."""
         pairs: dict[str, dict[str, torch.Tensor]] = {}
         for key, tensor in state_dict.items():
             match = _LORA_KEY.match(key)
@@ -86,7 +85,8 @@ class LoraSlots:
             pairs.setdefault(match[1], {})[match[2]] = tensor
         unknown = sorted(set(pairs) - set(self.layers))
         if unknown:
-            raise LoraRefused(f"it targets layers this FLUX transformer doesn't have: {', '.join(unknown[:3])}")
+            raise LoraRefused(f"this LoRA is not for FLUX.1: it targets layers this FLUX transformer doesn't have: "
+                              f"{', '.join(unknown[:3])}")
         result = {}
         for name, pair in pairs.items():
             if set(pair) != {"A", "B"}:
@@ -96,7 +96,8 @@ class LoraSlots:
             if rank > self.max_rank:
                 raise LoraRefused(f"its rank is {rank}; this deployment hot-swaps LoRAs up to rank {self.max_rank}")
             if (a.shape[1], b.shape[0]) != self.layers[name] or b.shape[1] != rank:
-                raise LoraRefused(f"layer {name} has shapes {tuple(a.shape)}/{tuple(b.shape)}: made for another model")
+                raise LoraRefused(f"this LoRA is not for FLUX.1: layer {name} has shapes {tuple(a.shape)}/"
+                                  f"{tuple(b.shape)}, made for another model")
             result[name] = (a, b)
         if not result:
             raise LoraRefused("it holds no LoRA weights")
@@ -121,6 +122,20 @@ class LoraSlots:
                 b[:, :rank] = (lora_b.float() * scale).to(self.dtype)
             full[f"transformer.{name}.lora_A.weight"] = a
             full[f"transformer.{name}.lora_B.weight"] = b
-        self.pipe.load_lora_weights(full, adapter_name=slot, hotswap=True)
+        with _quiet("diffusers.loaders.lora_base"):
+            self.pipe.load_lora_weights(full, adapter_name=slot, hotswap=True)
         self.live[slot] = (key, scale)
         logger.info("LoRA slot %s: %d layers live (scale %.2f)", slot, len(fitted), scale)
+
+
+@contextmanager
+def _quiet(name: str):
+    """Mute a logger below ERROR. diffusers warns on every swap that the slots' LoRA has no CLIP keys (they never
+    do: text-encoder parts are left out before, and said so), which in a prediction's logs reads as a loss."""
+    quieted = logging.getLogger(name)
+    level = quieted.level
+    quieted.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quieted.setLevel(level)

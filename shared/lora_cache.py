@@ -1,9 +1,10 @@
 """The on-disk LRU cache of downloaded LoRAs, and the settings every LoRA source reads once.
 
 Only files that passed `check_lora_file` enter the cache (written beside it, checked, then renamed in), so a
-broken download is never served twice. Recency lives in each file's access time, set explicitly on every hit,
-so the modification time stays the moment the content arrived: `lora_identity` keys a live LoRA on path, size
-and mtime, and changes whenever the content behind a name can have changed.
+broken download is never served twice; a Replicate trainer's .tar enters as the LoRA file inside it. Recency
+lives in each file's access time, set explicitly on every hit, so the modification time stays the moment the
+content arrived: `lora_identity` keys a live LoRA on path, size and mtime, and changes whenever the content
+behind a name can have changed.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.lora_files import check_lora_file
+from shared.lora_files import check_lora_file, is_tar_archive, unpack_trainer_archive
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +95,15 @@ class LoraCache:
 
     def store(self, key: str, fill: Callable[[Path], dict | None], field: str, name: str) -> Path:
         """Call `fill(partial)` to write the file, check it, and only then move it in under `key`.
-        `fill` may return validators to keep beside it."""
+        `fill` may return validators to keep beside it. A .tar is replaced by the LoRA file inside it."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path_for(key)
         with tempfile.TemporaryDirectory(dir=self.directory, prefix=".partial-") as tmp:
             partial = Path(tmp) / "download.safetensors"
             validators = fill(partial) or {}
-            check_lora_file(partial, self.settings.max_rank, field, name)
+            if is_tar_archive(partial):  # a Replicate trainer's output: the LoRA inside is what is kept
+                unpack_trainer_archive(partial, self.settings.max_bytes, field, name)
+            check_lora_file(partial, field, name)
             path.with_suffix(".json").write_text(json.dumps(validators))
             partial.replace(path)
         self._evict()
@@ -110,7 +113,7 @@ class LoraCache:
         """Check a file under LORA_LOCAL_DIR once per content (path, size, mtime)."""
         identity = lora_identity(path)
         if identity not in self._checked_local:
-            check_lora_file(path, self.settings.max_rank, field, name)
+            check_lora_file(path, field, name)
             self._checked_local.add(identity)
         return path
 

@@ -6,13 +6,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 HF_HOSTS = {"huggingface.co", "www.huggingface.co", "hf.co"}
 CIVITAI_HOSTS = {"civitai.com", "www.civitai.com"}
+REPLICATE_HOSTS = {"replicate.com", "www.replicate.com"}
 ACCEPTED = (
     "a Hugging Face repo owner/name or owner/name/file.safetensors, a huggingface.co link, "
-    "a civitai.com/models/<id> link, or an http(s) URL of a .safetensors file"
+    "a civitai.com/models/<id> link, or an http(s) URL of a .safetensors file or of a Replicate trainer's .tar"
 )
+LORA_SUFFIXES = (".safetensors", ".tar")  # a .tar: what Replicate's LoRA trainers output, the LoRA inside
 _REPO_PART = r"[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?"
 _HF_SHORT = re.compile(rf"^({_REPO_PART}/{_REPO_PART})(?:/(.+))?$")
-_SCHEMELESS_HOST = re.compile(r"^(?:www\.)?(?:huggingface\.co|hf\.co|civitai\.com)/", re.IGNORECASE)
+_SCHEMELESS_HOST = re.compile(r"^(?:www\.)?(?:huggingface\.co|hf\.co|civitai\.com|replicate\.com)/", re.IGNORECASE)
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 
@@ -66,7 +68,7 @@ def parse_reference(reference: str, field: str = "lora_weights") -> LoraReferenc
         if parts.netloc not in ("", "localhost"):
             raise LoraSourceError(f"{field}: file:// URIs name files on this server only ({ACCEPTED})")
         return LoraReference("local", filename=unquote(parts.path))
-    if text.startswith(("/", "./", "../", "~")) or ("/" not in text and text.lower().endswith(".safetensors")):
+    if text.startswith(("/", "./", "../", "~")) or ("/" not in text and text.lower().endswith(LORA_SUFFIXES)):
         return LoraReference("local", filename=text)
     if _SCHEMELESS_HOST.match(text):
         text = f"https://{text}"
@@ -93,8 +95,15 @@ def _parse_url(url: str, field: str) -> LoraReference:
         return _parse_hf_link(segments, url, field)
     if host in CIVITAI_HOSTS:
         return _parse_civitai_link(segments, parse_qs(parts.query), url, field)
-    if not parts.path.lower().endswith(".safetensors"):
-        raise LoraSourceError(f"{field}: {without_query(url)} is not a link to a .safetensors file ({ACCEPTED})")
+    if host in REPLICATE_HOSTS:
+        raise LoraSourceError(
+            f"{field}: {without_query(url)} is a Replicate page, which this deployment can't download from: paste "
+            "the URL of the trained weights instead (the training's output .tar or .safetensors file, "
+            "https://replicate.delivery/...), or the Hugging Face repo they were pushed to; owner/name here means "
+            f"a Hugging Face repo ({ACCEPTED})")
+    if not parts.path.lower().endswith(LORA_SUFFIXES):
+        raise LoraSourceError(f"{field}: {without_query(url)} is not a link to a .safetensors or .tar file "
+                              f"({ACCEPTED})")
     return LoraReference("url", url=url)
 
 

@@ -1,5 +1,7 @@
-"""Where LoRA files come from: a built-in style, a Hugging Face repo or link, a civitai model, a .safetensors URL,
-or a file under the operator's LORA_LOCAL_DIR. Never any other file on the server.
+"""Where LoRA files come from: a built-in style, a Hugging Face repo or link, a civitai model, a .safetensors URL
+or a Replicate trainer's .tar URL, or a file under the operator's LORA_LOCAL_DIR. Never any other file on the
+server. `owner/name` is a Hugging Face repo (on Replicate's own FLUX models it names a Replicate model: a
+replicate.com link is refused with what to paste instead, as no Replicate token is at hand here).
 
 Every download is checked before it enters the on-disk LRU cache (`shared/lora_cache.py`); every failure reads
 `<field>: <what went wrong> (<what is accepted>)`, and no token or URL query ever reaches a message or a log line.
@@ -15,6 +17,7 @@ from pathlib import Path
 import requests
 
 from shared.lora_cache import LoraCache, LoraSettings, lora_identity
+from shared.lora_files import is_tar_archive
 from shared.lora_references import ACCEPTED, LoraReference, LoraSourceError, parse_reference
 from shared.secrets import secret_value
 from shared.styles import Style
@@ -74,7 +77,18 @@ def _local_file(reference: LoraReference, cache: LoraCache, field: str) -> Path:
     if not path.is_file():
         raise LoraSourceError(f"{field}: no file {reference.filename} under LORA_LOCAL_DIR ({ACCEPTED}, or a file "
                               "under LORA_LOCAL_DIR)")
+    if is_tar_archive(path):  # a trainer's .tar: the LoRA inside is unpacked into the cache once per content
+        return _unpacked_local_archive(path, cache, field)
     return cache.check_local(path, field, path.name)
+
+
+def _unpacked_local_archive(path: Path, cache: LoraCache, field: str) -> Path:
+    key = f"local-tar:{lora_identity(path)}"
+
+    def fill(partial: Path) -> None:
+        shutil.copyfile(path, partial)
+
+    return cache.lookup(key) or cache.store(key, fill, field, path.name)
 
 
 # ---- Hugging Face ---------------------------------------------------------------------------------------------

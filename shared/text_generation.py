@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 
 import torch
@@ -91,6 +92,14 @@ class _StopWhenSet(StoppingCriteria):
 _DONE = object()
 
 
+@dataclass
+class Usage:
+    """What one answer took, filled in by `TextGenerator.stream`: read it once the stream has ended."""
+
+    output_tokens: int = 0
+    cache_length: int | None = None  # the static KV cache it ran on; None when decoding eagerly
+
+
 @dataclass(frozen=True)
 class ChatInputs:
     """A rendered, tokenized chat: what generate() takes, and the request inputs it was built from."""
@@ -147,8 +156,6 @@ class TextGenerator:
             max_workers=1, thread_name_prefix="generate",
             initializer=self.caches.configure_compiling_thread if self.caches else None,
         )
-        self.last_output_tokens = 0
-        self.last_cache_length: int | None = None
 
     def render(self, messages: list[dict], **template_kwargs) -> str:
         """The prompt text of plain-text messages (a tokenizer's template)."""
@@ -198,11 +205,14 @@ class TextGenerator:
                 f"the {self.max_context}-token context window (at most {room} for this prompt)"
             )
 
-    def stream(self, inputs: ChatInputs, sampling: Sampling) -> Iterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator stops generation promptly."""
+    def stream(self, inputs: ChatInputs, sampling: Sampling, usage: Usage | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated, and fill in `usage`. Closing the iterator stops generation
+        promptly."""
+        usage = usage if usage is not None else Usage()
         self.check_fits(inputs.prompt_tokens, sampling.max_new_tokens, inputs.fields)
         cache = self.caches.pick(inputs.prompt_tokens + sampling.max_new_tokens) if self.caches else None
-        self.last_cache_length = cache.max_cache_len if cache is not None else None
+        usage.cache_length = cache.max_cache_len if cache is not None else None
+        self.last_cache_length = usage.cache_length  # TEMP until the tests use Usage
         if cache is not None:
             logger.info("KV cache: %d tokens (prompt %d + max_new_tokens %d)",
                         cache.max_cache_len, inputs.prompt_tokens, sampling.max_new_tokens)
@@ -223,7 +233,8 @@ class TextGenerator:
                 yield piece
         finally:
             stop.set()
-            self.last_output_tokens = streamer.generated
+            usage.output_tokens = streamer.generated
+            self.last_output_tokens = streamer.generated  # TEMP until serving uses Usage
             error = done.exception()  # waits for generate() to return
         if error is not None:
             raise error
@@ -245,9 +256,8 @@ class TextGenerator:
             start = time.perf_counter()
             # Four new tokens: three decode steps, enough for CUDA graphs to warm up, record and replay. On the
             # generation thread: the graphs are kept for the thread that compiled them.
-            self.on_generation_thread(
-                lambda cache=self.caches.caches[length]: self._generate(tensors, Sampling(4, 0.0), cache, min_new_tokens=4)
-            )
+            warm = partial(self._generate, tensors, Sampling(4, 0.0), self.caches.caches[length], min_new_tokens=4)
+            self.on_generation_thread(warm)
             logger.info("warm-up: decode step over a %d-token cache in %.1f s", length, time.perf_counter() - start)
         if compiled_graph_count() == graphs:
             logger.warning("warm-up compiled no graph: generate() decodes eagerly (see transformers' warnings above)")

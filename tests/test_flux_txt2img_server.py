@@ -6,13 +6,33 @@ The transformer is INT8 (torchao) and compiled; styles are hot-swapped into it. 
 
 import io
 import json
+import time
 
 import pytest
 
 from scripts.cog_server import CogServer
 from shared.image_outputs import read_parameters
 from shared.metrics import METRICS
-from tests.flux_helpers import open_image, output_files
+from tests.flux_helpers import (
+    TINY_WIDTHS,
+    bfl_layers,
+    bfl_lora,
+    comfyui_extras,
+    comfyui_lora,
+    kohya_clip_part,
+    kohya_dora,
+    kohya_lora,
+    kohya_t5_part,
+    lora_pairs,
+    lycoris_loha,
+    lycoris_lokr,
+    open_image,
+    output_files,
+    safetensors_bytes,
+    sd15_kohya_lora,
+    sdxl_kohya_lora,
+    trainer_tar,
+)
 
 SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, output_format="png")
 
@@ -21,6 +41,43 @@ SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, 
 def server(flux_env):
     with CogServer("flux-dev-txt2img", flux_env) as cog:
         yield cog
+
+
+@pytest.fixture(scope="module")
+def layout_files(tiny_loras) -> dict[str, str]:
+    """LoRA files in every layout users bring, under the server's LORA_LOCAL_DIR, spelled by each layout's own
+    rules (tests/flux_helpers.py); `trainer_tar` is a Replicate trainer's output, the LoRA in a .tar."""
+    local_dir = tiny_loras["custom"].parent
+    pairs = lora_pairs(bfl_layers(**TINY_WIDTHS, linear1=False), rank=4, seed=21)
+    states = {
+        "kohya": kohya_lora(pairs, alpha=4.0),
+        "kohya_clip_t5": kohya_lora(pairs, alpha=2.0) | kohya_clip_part() | kohya_t5_part(),
+        "comfyui_t5_deltas": comfyui_lora(lora_pairs(bfl_layers(**TINY_WIDTHS, linear1=False), 4, 22), 4.0)
+        | comfyui_extras(),
+        "bfl": bfl_lora(lora_pairs(bfl_layers(**TINY_WIDTHS, linear1=False), rank=4, seed=23)),
+        "sdxl": sdxl_kohya_lora(),
+        "sd15": sd15_kohya_lora(),
+        "dora": kohya_dora(pairs, alpha=4.0),
+        "lokr": lycoris_lokr(),
+        "loha": lycoris_loha(),
+        "tiny_linear1": kohya_lora(lora_pairs(bfl_layers(**TINY_WIDTHS), rank=4, seed=24), alpha=4.0),
+    }
+    files = {}
+    for name, state in states.items():
+        (local_dir / f"{name}.safetensors").write_bytes(safetensors_bytes(state))
+        files[name] = str(local_dir / f"{name}.safetensors")
+    # ai-toolkit, behind Replicate's FLUX trainers, writes diffusers' module names.
+    trained = {}
+    for module, bfl_name in (("transformer_blocks.0.attn.to_out.0", "double_blocks.0.img_attn.proj"),
+                             ("transformer_blocks.0.ff.net.0.proj", "double_blocks.0.img_mlp.0")):
+        down, up = pairs[bfl_name]
+        trained |= {f"transformer.{module}.lora_A.weight": down, f"transformer.{module}.lora_B.weight": up}
+    (local_dir / "trained_model.tar").write_bytes(trainer_tar({
+        "output/flux_train_replicate/config.yaml": b"job: extension\n",
+        "output/flux_train_replicate/lora.safetensors": safetensors_bytes(trained),
+    }))
+    files["trainer_tar"] = str(local_dir / "trained_model.tar")
+    return files
 
 
 def generate(server, **inputs) -> tuple[bytes, dict]:
@@ -106,13 +163,13 @@ def test_extra_lora_swaps_without_recompiling_and_negative_scales_work(server, t
         "style:open-image-preferences", ghibsky_file, -1.0)
 
 
-def test_a_refused_extra_lora_fails_the_request_and_both_live_loras_keep_working(server, tiny_loras):
+def test_a_refused_extra_lora_fails_the_request_and_both_live_loras_keep_working(server, tiny_loras, layout_files):
     prompt = dict(prompt="GHIBSKY, a harbour", seed=8)
     before, _ = generate(server, **prompt, extra_lora=str(tiny_loras["custom"]), extra_lora_scale=0.5)
     refused = server.predict(**SMALL, **prompt, lora_weights=str(tiny_loras["custom"]),
-                             extra_lora=str(tiny_loras["text_encoder"]))
+                             extra_lora=layout_files["dora"])
     assert refused["status"] == "failed"
-    assert f"extra_lora: {tiny_loras['text_encoder']} can't be used: it has text-encoder weights" in refused["error"]
+    assert "extra_lora: dora.safetensors can't be used: it is a DoRA" in refused["error"]
     server.wait_until_ready(timeout=10)
     after, result = generate(server, **prompt, extra_lora=str(tiny_loras["custom"]), extra_lora_scale=0.5)
     assert after == before and result["metrics"]["recompiles"] == 0
@@ -121,14 +178,21 @@ def test_a_refused_extra_lora_fails_the_request_and_both_live_loras_keep_working
 @pytest.mark.parametrize(
     ("lora", "message"),
     [
-        ("rank_too_high", "its rank is 16; this deployment hot-swaps LoRAs up to rank 8"),
-        ("text_encoder", "text-encoder weights"),
         ("corrupt", "not a readable LoRA file"),
+        ("sdxl", "lora_weights: sdxl.safetensors can't be used: this LoRA is for SDXL, not FLUX.1"),
+        ("sd15", "this LoRA is for SD 1.5 (or 2.x), not FLUX.1"),
+        ("dora", "it is a DoRA (it has dora_scale magnitudes): DoRA isn't supported"),
+        ("lokr", "it is a LoKr (LyCORIS), not a LoRA"),
+        ("loha", "it is a LoHa (LyCORIS), not a LoRA"),
+        ("tiny_linear1", "this LoRA is not for FLUX.1"),
+        ("replicate.com/owner/model", "is a Replicate page, which this deployment can't download from: paste the "
+                                      "URL of the trained weights instead"),
     ],
 )
-def test_unfit_lora_is_refused_and_the_live_style_keeps_working(server, tiny_loras, lora, message):
+def test_unfit_lora_is_refused_and_the_live_style_keeps_working(server, tiny_loras, layout_files, lora, message):
     before, _ = generate(server, prompt="Cinematic, a harbour", seed=3, style="Cinematic")
-    refused = server.predict(**SMALL, prompt="a harbour", seed=3, lora_weights=str(tiny_loras[lora]))
+    reference = str(tiny_loras["corrupt"]) if lora == "corrupt" else layout_files.get(lora, lora)
+    refused = server.predict(**SMALL, prompt="a harbour", seed=3, lora_weights=reference)
     assert refused["status"] == "failed"
     assert "lora_weights:" in refused["error"] and message in refused["error"]
     server.wait_until_ready(timeout=10)
@@ -160,3 +224,56 @@ def test_out_of_range_input_is_422(server, inputs, field):
     assert response.status_code == 422, response.text
     assert json.loads(response.text)["detail"][0]["loc"][-1] == field
     server.wait_until_ready(timeout=10)
+
+
+def test_an_eight_megabyte_prompt_is_refused_at_once_and_the_next_image_is_made(server):
+    """The tokenizers read a whole prompt before keeping 512 (T5) and 77 (CLIP) tokens: 8 MB held the only slot
+    for over 90 s. The schema's maxLength has Cog refuse it first; a few seconds is a behaviour bound for that,
+    not a benchmark."""
+    started = time.monotonic()
+    response = server.post({**SMALL, "prompt": "a red fox " * 800_000})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 422, response.text[:300]
+    assert ["body", "input", "prompt"] in [error["loc"] for error in response.json()["detail"]]
+    assert elapsed < 5, f"the 422 took {elapsed:.1f} s"
+    assert server.health()["status"] == "READY"
+    generate(server, prompt="a red fox", seed=1, style="none")
+
+
+def test_a_token_longer_than_any_token_is_refused_before_it_is_used(server):
+    """Cog can't bound a Secret's length; the runner refuses it by name, without echoing it."""
+    token = "hf_" + "k" * 2000
+    result = server.predict(**SMALL, prompt="a red fox", hf_api_token=token)
+    assert result["status"] == "failed"
+    assert "hf_api_token: 2003 characters, longer than any token (at most 1024)" in result["error"]
+    assert "k" * 50 not in result["error"] + result["logs"]
+
+
+@pytest.mark.parametrize(
+    ("lora", "logged"),
+    [
+        ("kohya", None),
+        ("kohya_clip_t5", "left out (not applied): the CLIP text-encoder part (3 tensors), the T5 text-encoder part"),
+        ("comfyui_t5_deltas", "left out (not applied): the T5 text-encoder part (2 tensors), the full weight and "
+                              "bias deltas, .diff/.diff_b (2 tensors)"),
+        ("bfl", None),
+        ("trainer_tar", None),
+        ("rank_too_high", "rank 16 fitted into rank 8 by truncated SVD of B·A on 6 layers, energy kept min "),
+    ],
+)
+def test_every_layout_users_bring_paints_without_recompiling(server, tiny_loras, layout_files, lora, logged):
+    """And says in the prediction's logs, in one warning line, whatever of the file the slots don't hold."""
+    prompt = dict(prompt="a lighthouse at dusk", seed=4, style="none")
+    base, _ = generate(server, **prompt)
+    reference = str(tiny_loras[lora]) if lora == "rank_too_high" else layout_files[lora]
+    image, result = generate(server, **prompt, lora_weights=reference)
+    assert open_image(image).tobytes() != open_image(base).tobytes()
+    assert result["metrics"]["recompiles"] == 0
+    lines = [line for line in result["logs"].splitlines() if " LoRA, " in line]  # lora_formats' report
+    assert len(lines) == 1, result["logs"]
+    if logged:
+        assert lines[0].startswith("WARNING ") and logged in lines[0], lines[0]
+    else:
+        assert "left out" not in lines[0] and "fitted" not in lines[0], lines[0]
+    again, _ = generate(server, **prompt, lora_weights=reference)
+    assert again == image, "a LoRA already live is not read again and paints the same image"

@@ -1,5 +1,9 @@
 """The FLUX engine in-process: one compiled graph serves text-to-image, image-to-image and every LoRA swap."""
 
+import logging
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,6 +13,23 @@ from shared.flux_hardware import Accelerator, choose_attention, choose_quantizat
 from shared.flux_settings import FluxSettings
 from shared.lora_cache import LoraSettings, lora_identity
 from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
+from tests.flux_helpers import (
+    TINY_WIDTHS,
+    bfl_layers,
+    bfl_lora,
+    comfyui_extras,
+    comfyui_lora,
+    kohya_clip_part,
+    kohya_dora,
+    kohya_lora,
+    kohya_t5_part,
+    lora_pairs,
+    lycoris_loha,
+    lycoris_lokr,
+    safetensors_bytes,
+    sd15_kohya_lora,
+    sdxl_kohya_lora,
+)
 
 REQUEST = ImageRequest(prompt="a cat", width=64, height=64, steps=2, guidance=3.5, seed=0)
 
@@ -80,25 +101,90 @@ def test_both_slots_shape_the_image_and_scale_zero_is_the_base_model(engine, tin
     assert render(ghibsky, custom) == both, "swapping back is bit-exact"
 
 
+@pytest.fixture(scope="module")
+def layout_files(tmp_path_factory) -> dict[str, Path]:
+    """One file per layout users bring, spelled by the layout's own rules (tests/flux_helpers.py). kohya,
+    ComfyUI and BFL hold the same weights at the same scale (alpha = rank), so they must paint the same image."""
+    pairs = lora_pairs(bfl_layers(**TINY_WIDTHS, linear1=False), rank=4, seed=11)
+    states = {
+        "kohya": kohya_lora(pairs, alpha=4.0),
+        "kohya_clip_t5": kohya_lora(pairs, alpha=4.0) | kohya_clip_part() | kohya_t5_part(),
+        "comfyui": comfyui_lora(pairs, alpha=4.0),
+        "comfyui_t5_deltas": comfyui_lora(pairs, alpha=4.0) | comfyui_extras(),
+        "bfl": bfl_lora(pairs),
+        "sdxl": sdxl_kohya_lora(),
+        "sd15": sd15_kohya_lora(),
+        "dora": kohya_dora(pairs, alpha=4.0),
+        "lokr": lycoris_lokr(),
+        "loha": lycoris_loha(),
+        "tiny_linear1": kohya_lora(lora_pairs(bfl_layers(**TINY_WIDTHS), rank=4, seed=12), alpha=4.0),
+    }
+    directory = tmp_path_factory.mktemp("lora-layouts")
+    for name, state in states.items():
+        (directory / f"{name}.safetensors").write_bytes(safetensors_bytes(state))
+    return {name: directory / f"{name}.safetensors" for name in states}
+
+
+def named_choice(path: Path, scale: float = 1.0) -> LoraChoice:
+    return LoraChoice(path.name, scale, path)
+
+
+def test_every_layout_paints_its_lora_without_recompiling(engine, layout_files, tiny_loras, no_recompiles):
+    def render(path: Path | None) -> bytes:
+        first = LoraChoice() if path is None else named_choice(path)
+        engine.use_loras({"lora_weights": first, "extra_lora": LoraChoice()})
+        return pixels(engine.generate(REQUEST))
+
+    base = render(None)
+    images = {name: render(layout_files[name]) for name in ("kohya", "kohya_clip_t5", "comfyui",
+                                                             "comfyui_t5_deltas", "bfl")}
+    assert base not in images.values()
+    assert len(set(images.values())) == 1, "one LoRA in any spelling is one image; left-out parts change nothing"
+    rank16 = render(tiny_loras["rank_too_high"])  # rank 16 into slots of rank 8: fitted, not refused
+    assert rank16 not in (base, images["kohya"])
+
+
+def test_what_the_slots_dont_hold_is_one_warning_line_per_lora(engine, layout_files, tiny_loras, caplog):
+    engine.use_loras({"lora_weights": LoraChoice(), "extra_lora": LoraChoice()})
+    caplog.set_level(logging.INFO, logger="shared.flux")
+    engine.use_loras({"lora_weights": named_choice(layout_files["kohya_clip_t5"]),
+                      "extra_lora": named_choice(tiny_loras["rank_too_high"])})
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    # Each line names its LoRA (the file, or the slot and what the user asked for) before what happened to it.
+    assert re.match(r"LoRA .*kohya_clip_t5\.safetensors\)?: kohya LoRA, 16 layers, rank 4; left out \(not applied\): "
+                    r"the CLIP text-encoder part \(3 tensors\), the T5 text-encoder part \(2 tensors\)$", warnings[0])
+    assert re.match(r"LoRA .*rank16\.safetensors\)?: diffusers LoRA, \d+ layers; rank 16 fitted into rank 8 by "
+                    r"truncated SVD of B·A on \d+ layers, energy kept min \d+\.\d%, mean \d+\.\d%$", warnings[1])
+    caplog.clear()
+    engine.use_loras({"lora_weights": named_choice(layout_files["bfl"]), "extra_lora": LoraChoice()})
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "a LoRA applied whole warns of nothing"
+
+
 @pytest.mark.parametrize(
     ("refused_slot", "unfit", "reason"),
     [
-        ("extra_lora", "rank_too_high", "its rank is 16; this deployment hot-swaps LoRAs up to rank 8"),
-        ("lora_weights", "text_encoder", "it has text-encoder weights"),
         ("extra_lora", "corrupt", "not a readable LoRA file"),
+        ("lora_weights", "sdxl", "this LoRA is for SDXL, not FLUX.1"),
+        ("extra_lora", "sd15", "this LoRA is for SD 1.5 (or 2.x), not FLUX.1"),
+        ("lora_weights", "dora", "it is a DoRA (it has dora_scale magnitudes): DoRA isn't supported"),
+        ("extra_lora", "lokr", "it is a LoKr (LyCORIS), not a LoRA"),
+        ("lora_weights", "loha", "it is a LoHa (LyCORIS), not a LoRA"),
+        ("extra_lora", "tiny_linear1", "this LoRA is not for FLUX.1"),
     ],
 )
-def test_a_refused_lora_leaves_both_live_loras_as_they_were(engine, tiny_loras, no_recompiles, refused_slot,
-                                                            unfit, reason):
+def test_a_refused_lora_leaves_both_live_loras_as_they_were(engine, tiny_loras, layout_files, no_recompiles,
+                                                            refused_slot, unfit, reason):
     engine.use_loras({"lora_weights": style_choice(GHIBSKY, tiny_loras, 0.8),
                       "extra_lora": file_choice(tiny_loras, "custom", -0.5)})
     live, before = dict(engine.lora.live), pixels(engine.generate(REQUEST))
     # The other slot asks for a LoRA that fits: it must not be swapped in when its partner is refused.
     wanted = {"lora_weights": style_choice(OPEN_IMAGE_PREFERENCES, tiny_loras),
               "extra_lora": style_choice(OPEN_IMAGE_PREFERENCES, tiny_loras)}
-    wanted[refused_slot] = file_choice(tiny_loras, unfit)
-    with pytest.raises(SlotRefused, match=f"^{refused_slot}: {unfit} can't be used: .*{reason}") as refused:
+    wanted[refused_slot] = LoraChoice(unfit, 1.0, tiny_loras["corrupt"] if unfit == "corrupt" else layout_files[unfit])
+    with pytest.raises(SlotRefused, match=f"^{refused_slot}: {unfit} can't be used: ") as refused:
         engine.use_loras(wanted)
+    assert reason in str(refused.value)
     assert refused.value.slot == refused_slot and refused.value.choice == wanted[refused_slot]
     assert engine.lora.live == live
     assert pixels(engine.generate(REQUEST)) == before

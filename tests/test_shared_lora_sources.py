@@ -14,7 +14,7 @@ import torch
 from cog import Secret
 from safetensors.torch import save
 
-from shared.lora_files import check_lora_file
+from shared.lora_files import check_lora_file, unpack_trainer_archive
 from shared.lora_sources import (
     LoraCache,
     LoraReference,
@@ -25,6 +25,7 @@ from shared.lora_sources import (
     resolve_lora,
 )
 from tests.fixture_server import FixtureServer, Reply
+from tests.flux_helpers import lycoris_lokr, safetensors_bytes, sd15_kohya_lora, sdxl_kohya_lora, trainer_tar
 
 
 def lora_bytes(rank: int = 2, seed: int = 0, **extra: torch.Tensor) -> bytes:
@@ -103,6 +104,9 @@ HF = "huggingface"
         ("file:///etc/passwd", LoraReference("local", filename="/etc/passwd")),
         ("../x.safetensors", LoraReference("local", filename="../x.safetensors")),
         ("mine.safetensors", LoraReference("local", filename="mine.safetensors")),
+        ("trained.tar", LoraReference("local", filename="trained.tar")),
+        ("https://replicate.delivery/xezq/abc/trained_model.tar",
+         LoraReference("url", url="https://replicate.delivery/xezq/abc/trained_model.tar")),
     ],
 )
 def test_every_form_parses(reference, expected):
@@ -115,7 +119,9 @@ def test_every_form_parses(reference, expected):
         ("not a reference", "lora_weights: expected a Hugging Face repo"),
         ("", "lora_weights: empty reference"),
         ("ftp://example.com/x.safetensors", "lora_weights: ftp:// links are not accepted"),
-        ("https://example.com/model.bin", "is not a link to a .safetensors file"),
+        ("https://example.com/model.bin", "is not a link to a .safetensors or .tar file"),
+        ("replicate.com/owner/model", "replicate.com/owner/model is a Replicate page"),
+        ("https://replicate.com/owner/model/versions/abc123", "paste the URL of the trained weights instead"),
         ("owner/repo/README.md", "owner/repo/README.md is not a .safetensors file"),
         ("https://huggingface.co/datasets/owner/data", "is a dataset, not a model repo"),
         ("https://huggingface.co/owner", "names no repo"),
@@ -383,29 +389,101 @@ def test_least_recently_used_file_is_evicted(web, settings):
     [
         (b"", "is not a readable LoRA file"),
         (b"\x00garbage", "is not a readable LoRA file"),
-        (save({"a": torch.zeros(2)}), "no LoRA down/up"),
-        (save({"x.lora_A.weight": torch.zeros(2, 8)}), "layer x has only one of its two LoRA matrices"),
-        (save({"x.lora_A.weight": torch.zeros(2, 8, 1), "x.lora_B.weight": torch.zeros(8, 2)}), "shapes"),
-        (save({"x.lora_A.weight": torch.zeros(2, 8), "x.lora_B.weight": torch.zeros(8, 3)}), "shapes"),
-        (lora_bytes(rank=16), "its rank is 16; this deployment hot-swaps LoRAs up to rank 8"),
+        (save({"a": torch.zeros(2)}), "unexpected key 'a': not a FLUX.1 LoRA layout"),
+        (save({"transformer.x.lora_A.weight": torch.zeros(2, 8)}), "layer x has only one of its two LoRA matrices"),
+        (save({"transformer.x.lora_A.weight": torch.zeros(2, 8, 1), "transformer.x.lora_B.weight": torch.zeros(8, 2)}),
+         "shapes"),
+        (save({"transformer.x.lora_A.weight": torch.zeros(2, 8), "transformer.x.lora_B.weight": torch.zeros(8, 3)}),
+         "shapes"),
         (lora_bytes(**{"extra.weight": torch.tensor([float("nan")])}), "holds NaN or infinite values"),
+        (safetensors_bytes(sdxl_kohya_lora()), "can't be used: this LoRA is for SDXL, not FLUX.1"),
+        (safetensors_bytes(sd15_kohya_lora()), "can't be used: this LoRA is for SD 1.5 (or 2.x), not FLUX.1"),
+        (safetensors_bytes(lycoris_lokr()), "can't be used: it is a LoKr (LyCORIS), not a LoRA"),
     ],
 )
 def test_implausible_files_are_refused(tmp_path, content, message):
     path = tmp_path / "x.safetensors"
     path.write_bytes(content)
     with pytest.raises(LoraSourceError, match="^lora_weights: ") as error:
-        check_lora_file(path, max_rank=8)
+        check_lora_file(path)
     assert message in str(error.value)
 
 
-def test_kohya_and_diffusers_spellings_pass(tmp_path):
-    kohya = save({"lora_unet_x.lora_down.weight": torch.zeros(4, 8), "lora_unet_x.lora_up.weight": torch.zeros(8, 4),
-                  "lora_unet_x.alpha": torch.tensor(4.0)})
+def test_kohya_and_diffusers_spellings_pass_whatever_their_rank(tmp_path):
+    """A rank above MAX_LORA_RANK is no reason to refuse a download: the engine fits it into its slots."""
+    stem = "lora_unet_double_blocks_0_img_attn_proj"
+    kohya = save({f"{stem}.lora_down.weight": torch.zeros(4, 8), f"{stem}.lora_up.weight": torch.zeros(8, 4),
+                  f"{stem}.alpha": torch.tensor(4.0)})
     (tmp_path / "k.safetensors").write_bytes(kohya)
-    check_lora_file(tmp_path / "k.safetensors", max_rank=8)
-    (tmp_path / "d.safetensors").write_bytes(lora_bytes(rank=8))
-    check_lora_file(tmp_path / "d.safetensors", max_rank=8)
+    check_lora_file(tmp_path / "k.safetensors")
+    (tmp_path / "d.safetensors").write_bytes(lora_bytes(rank=128))
+    check_lora_file(tmp_path / "d.safetensors")
+
+
+# ---- a Replicate trainer's .tar ---------------------------------------------------------------------------------
+
+TRAINED = lora_bytes(seed=60)
+
+
+def test_a_trainer_tar_url_is_kept_as_the_lora_inside_it(web, cache):
+    url = web.serve("/xezq/abc/trained_model.tar", trainer_tar({
+        "output/flux_train_replicate/config.yaml": b"job: extension\n",
+        "output/flux_train_replicate/lora.safetensors": TRAINED,
+    }))
+    path = resolve_lora(url, cache)
+    assert path.read_bytes() == TRAINED and path.parent == cache.directory
+
+
+def test_a_trainer_tar_with_several_loras_gives_its_lora_safetensors(web, cache):
+    url = web.serve("/several/trained_model.tar", trainer_tar({
+        "out/lora_000000500.safetensors": lora_bytes(seed=61), "out/lora.safetensors": TRAINED}))
+    assert resolve_lora(url, cache).read_bytes() == TRAINED
+
+
+@pytest.mark.parametrize(
+    ("members", "links", "message"),
+    [
+        ({"config.yaml": b"x"}, None, "the archive holds no .safetensors file"),
+        ({"a.safetensors": TRAINED, "b.safetensors": TRAINED}, None, "the archive holds 2 .safetensors files"),
+        ({"../lora.safetensors": TRAINED}, None, "the archive names a file outside itself"),
+        ({"/etc/lora.safetensors": TRAINED}, None, "the archive names a file outside itself"),
+        ({}, {"lora.safetensors": "/etc/passwd"}, "lora.safetensors in the archive is a link"),
+        ({"lora.safetensors": safetensors_bytes(sdxl_kohya_lora())}, None, "this LoRA is for SDXL, not FLUX.1"),
+        ({"lora.safetensors": b"\x00garbage"}, None, "is not a readable LoRA file"),
+    ],
+)
+def test_a_tar_that_holds_no_usable_lora_is_refused_and_not_kept(web, cache, members, links, message):
+    url = web.serve(f"/bad-{len(web.routes)}/trained_model.tar", trainer_tar(members, links))
+    with pytest.raises(LoraSourceError, match="^lora_weights: ") as error:
+        resolve_lora(url, cache)
+    assert message in str(error.value)
+    assert not list(cache.directory.glob("*")), "nothing of a refused archive is kept"
+
+
+def test_a_truncated_tar_is_refused(web, cache):
+    whole = trainer_tar({"lora.safetensors": TRAINED})
+    url = web.serve("/truncated/trained_model.tar", whole[:700])
+    with pytest.raises(LoraSourceError, match=r"^lora_weights: .*trained_model.tar is not a readable .tar archive"):
+        resolve_lora(url, cache)
+    assert not list(cache.directory.glob("*"))
+
+
+def test_the_member_is_capped_at_the_size_limit(tmp_path):
+    path = tmp_path / "download.safetensors"
+    path.write_bytes(trainer_tar({"lora.safetensors": TRAINED}))
+    with pytest.raises(LoraSourceError, match="lora.safetensors in the archive is over 0 MB"):
+        unpack_trainer_archive(path, max_bytes=100, field="lora_weights", name="x")
+
+
+def test_a_local_trainer_tar_is_unpacked_once_per_content(local_cache):
+    archive = local_cache.settings.local_dir / "trained.tar"
+    archive.write_bytes(trainer_tar({"output/lora.safetensors": TRAINED}))
+    first = resolve_lora("trained.tar", local_cache)
+    assert first.read_bytes() == TRAINED and first.parent == local_cache.directory
+    assert resolve_lora(str(archive), local_cache) == first
+    archive.write_bytes(trainer_tar({"output/lora.safetensors": lora_bytes(seed=62)}))
+    os.utime(archive, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert resolve_lora("trained.tar", local_cache).read_bytes() == lora_bytes(seed=62)
 
 
 def test_settings_from_env(tmp_path):
