@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from transformers import ProcessorMixin, StoppingCriteria, StoppingCriteriaList
