@@ -1,13 +1,31 @@
-"""The GPU check's dry run: every stage on the CPU with the tiny models (`make gpu-check DEVICE=cpu`), so the
-harness a GPU session runs in one go can't rot between GPU loans. Also the wheel set's rewriting and pins."""
+"""The GPU check's dry run: the exact call one GPU loan makes (`bash scripts/gpu/loan.sh`, docs/gpu-check.md), on
+the CPU with the tiny models, twice: a first loan, then the next one continuing from its JSON, as docs/gpu/
+carries it from loan to loan. So the harness a loan runs in one go can't rot between loans. Also the wheel
+set's rewriting and pins."""
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
 from scripts.gpu import check, wheels
-from scripts.gpu.stages import STAGES
+from scripts.gpu.stages import LOAN, LOAN_CALL, RETURNED_FILES, STAGES
+
+REPO = wheels.REPO
+CPU_STAGES = [s.name for s in STAGES if s.writes_json and not s.cuda_only]
+
+
+def loan(out, work, phi4_site, *more: str) -> subprocess.CompletedProcess:
+    """LOAN_CALL's command, with the CPU's Python instead of the GPU machine's, and the tests' tiny models."""
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "OUT": str(out),
+           "GPU_CHECK_PHI4_SITE": str(phi4_site), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "TQDM_DISABLE": "1"}
+    env.pop("GPU_CHECK_STARTED", None)
+    command = [*LOAN_CALL["command"].split(), "--work", str(work), *more]
+    return subprocess.run(command, cwd=REPO, env=env, timeout=1500)
 
 
 @pytest.fixture(scope="module")
@@ -20,40 +38,55 @@ def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, t
              "nsfw-classifier": checkers["NSFW_CLASSIFIER_DIR"]}
     for name, target in links.items():
         (work / "tiny" / name).symlink_to(target)
-    out = tmp_path_factory.mktemp("gpu-check-out")
-    common = ["--device", "cpu", "--out", str(out), "--work", str(work)]
-    with pytest.MonkeyPatch.context() as patch:  # the check's process settings stay out of the other tests
-        for name, value in {"HF_HUB_OFFLINE": "1", "PRUNA_METRICS_ENABLED": "false", "TOKENIZERS_PARALLELISM": "false",
-                            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}.items():
-            patch.setenv(name, value)
-        # One stage in its own process, as every stage runs on CUDA; then all, which must skip that one.
-        isolated = check.main(["--stage", "speed-phi4", "--isolate", *common])
-        phi4_written = (out / "speed-phi4.json").stat().st_mtime_ns
-        everything = check.main(["--stage", "all", *common])
-        over_budget = check.main(["--stage", "speed-smollm3", "--force", "--budget-s", "1", *common])
-    return {"out": out, "codes": (isolated, everything, over_budget), "phi4_written": phi4_written}
+    phi4_site = tmp_path_factory.mktemp("phi4-site")  # empty here: the Phi-4 set is the GPU machine's wheels
+    first, second = tmp_path_factory.mktemp("loan-1"), tmp_path_factory.mktemp("loan-2")
+    loan_1 = loan(first, work, phi4_site)
+    loan_2 = loan(second, work, phi4_site, "--done", str(first))  # as docs/gpu would hold loan 1's JSON
+    report = tmp_path_factory.mktemp("report") / "benchmarks-gpu.md"
+    check.main(["--stage", "report", "--device", "cpu", "--out", str(second), "--done", str(first),
+                "--report", str(report), "--in-process"])
+    over_budget = check.main(["--stage", "speed-smollm3", "--force", "--budget-s", "1", "--device", "cpu",
+                              "--out", str(tmp_path_factory.mktemp("over-budget")), "--work", str(work)])
+    return {"loans": (first, second), "codes": (loan_1.returncode, loan_2.returncode, over_budget),
+            "report": report, "phi4_site": phi4_site}
 
 
 def stage(dry_run, name: str) -> dict:
-    return json.loads((dry_run["out"] / f"{name}.json").read_text())
+    for folder in dry_run["loans"]:
+        if (folder / f"{name}.json").exists():
+            return json.loads((folder / f"{name}.json").read_text())
+    raise AssertionError(f"no loan ran {name}")
+
+
+def test_a_loan_returns_its_log_and_the_first_stages_in_priority_order_within_the_files_out_brings_back(dry_run):
+    first, _ = dry_run["loans"]
+    assert dry_run["codes"][0] == 3, "stages left for the next loan"
+    returned = sorted(p.name for p in first.iterdir())
+    assert len(returned) <= RETURNED_FILES and "check.log" in returned
+    assert returned == sorted(["check.log", *(f"{name}.json" for name in CPU_STAGES[:LOAN.max_stage_files])])
+    log = (first / "check.log").read_text()
+    assert log.startswith("loan: ") and "left for the next loan: " in log
+    assert log.index("== env (at ") < log.index("== functional-flux (at ") < log.index("== functional-phi4 (at ")
+    assert log.count("== env (at ") == 1, "stage processes leave the headers and the summary to the driver"
+
+
+def test_the_next_loan_continues_where_the_first_stopped(dry_run):
+    _, second = dry_run["loans"]
+    assert dry_run["codes"][1] == 0, "every stage the CPU can run is done after two loans"
+    ran = sorted(p.stem for p in second.glob("*.json"))
+    assert ran == sorted(CPU_STAGES[LOAN.max_stage_files:]), "loan 1's stages were skipped, not rerun"
 
 
 def test_every_stage_the_cpu_can_run_completes_without_errors(dry_run):
-    assert dry_run["codes"][:2] == (0, 0)
-    for name in (s.name for s in STAGES if s.writes_json and not s.cuda_only):
+    for name in CPU_STAGES:
         result = stage(dry_run, name)
-        assert result["complete"], name
+        assert result["complete"] and result["device"] == "cpu", name
         assert result["errors"] == [], (name, result["errors"])
-
-
-def test_finished_stages_are_skipped_and_the_budget_is_kept(dry_run):
-    assert (dry_run["out"] / "speed-phi4.json").stat().st_mtime_ns == dry_run["phi4_written"]
     assert dry_run["codes"][2] == 3, "a stage over the budget is not started and the exit code says so"
-    assert stage(dry_run, "speed-smollm3")["complete"]
 
 
 def test_every_deployment_answers_through_the_cog_server(dry_run):
-    rows = stage(dry_run, "functional-flux")["rows"] + stage(dry_run, "functional-text")["rows"]
+    rows = [r for name in CPU_STAGES if name.startswith("functional-") for r in stage(dry_run, name)["rows"]]
     assert {r["deployment"] for r in rows} == {"flux-dev-txt2img", "flux-dev-img2img", "smollm3", "gemma3",
                                                "phi4-reasoning"}
     for row in rows:
@@ -61,6 +94,14 @@ def test_every_deployment_answers_through_the_cog_server(dry_run):
     swaps = next(r for r in rows if r["scenario"].startswith("txt2img"))
     assert [p["metrics"]["recompiles"] for p in swaps["predictions"]] == [0] * 6
     assert any("FLUX transformer: int8" in line for line in swaps["path"])
+
+
+def test_the_phi4_stages_run_with_the_phi4_package_set_first_on_their_path(dry_run):
+    for name in ("functional-phi4", "speed-phi4"):
+        packages = stage(dry_run, name)["info"]["packages"]
+        assert packages["site"] == str(dry_run["phi4_site"]) and packages["site_on_path"], name
+    env = stage(dry_run, "env")["info"]
+    assert env["phi4_packages"]["site_on_path"] and env["unsloth"] == "not used: no CUDA device"
 
 
 def test_each_model_is_measured_against_both_controls(dry_run):
@@ -84,12 +125,13 @@ def test_flux_engines_swap_loras_without_recompiling(dry_run):
     assert engine["lora_live"] and engine["swap_s"]["runs"] >= 2 and engine["recompiles"] == 0
 
 
-def test_report_puts_the_targets_next_to_the_measurements(dry_run):
-    report = (dry_run["out"] / "benchmarks-gpu.md").read_text()
+def test_report_from_both_loans_puts_the_targets_next_to_the_measurements(dry_run):
+    report = dry_run["report"].read_text()
     assert "| SmolLM3 HQQ 4-bit decode | >= 1.5x bf16 compiled |" in report
     assert "| Phi-4 4-bit, transformers+bitsandbytes-nf4 + compiled decode: peak VRAM | <= 12 GB |" in report
     assert "| FLUX engine int8, LoRA live, s/image | <= 0.45x bf16 eager |" in report
     assert "`speed-flux-fp8`: not run yet" in report  # CUDA-only stages are named as missing
+    assert "| phi4 via transformers | yes |" in report
 
 
 def test_slimming_a_wheel_keeps_its_record_exact(tmp_path):
@@ -118,7 +160,15 @@ def test_slimming_a_wheel_keeps_its_record_exact(tmp_path):
 def test_every_carried_wheel_has_the_repos_pinned_version():
     specs = wheels.requirements()
     assert len(specs) == len(wheels.CARRIED)
-    dev_pins = (wheels.REPO / "requirements" / "dev.txt").read_text().split()
+    dev_pins = (REPO / "requirements" / "dev.txt").read_text().split()
     for name in ("transformers", "hqq", "pruna", "diffusers", "torchao", "bitsandbytes", "peft", "cog"):
         assert next(s for s in specs if s.startswith(f"{name}==")) in dev_pins
-    assert any(spec.startswith("unsloth==") for spec in specs)
+    assert any(spec.startswith("unsloth==") for spec in
+               (f"{name}=={version}" for name, version in wheels.phi4_set().items()))
+
+
+def test_the_docs_spell_out_the_call_the_dry_run_makes():
+    doc = (REPO / "docs" / "gpu-check.md").read_text()
+    call = (f'run(command="{LOAN_CALL["command"]}", carry={json.dumps(LOAN_CALL["carry"])}, '
+            f'timeout_s={LOAN_CALL["timeout_s"]})')
+    assert call in doc

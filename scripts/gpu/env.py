@@ -1,12 +1,15 @@
 """Stage `env`: what machine and software the other stages ran on, and whether the pieces import and engage.
 
-Records the GPU, driver, CUDA, torch and library versions, free disk, which of the repo's modules import, whether
-Unsloth imports (in a child process: importing it patches transformers for everything after), and which forward
-HQQ's 4-bit layers take on this device (its torchao int4 kernel or dequantize-then-matmul).
+Records the GPU, driver, CUDA, torch and library versions, free disk, which of the repo's modules import, how
+the Phi-4 stages' package set compares with the Phi-4 container's pins, whether Unsloth imports with that set (in
+a child process: importing it patches transformers for everything after), and which forward HQQ's 4-bit layers
+take on this device (its torchao int4 kernel or dequantize-then-matmul). A child that hangs is stopped at its
+time-out and recorded as such; the stage goes on.
 """
 
 import importlib
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -17,6 +20,8 @@ import torch
 
 from scripts.cog_server import REPO
 from scripts.gpu.context import StageContext
+from scripts.gpu.package_sets import pythonpath
+from scripts.gpu.processes import run_captured
 
 LIBRARIES = ("torch", "torchvision", "triton", "transformers", "tokenizers", "accelerate", "peft", "diffusers",
              "torchao", "bitsandbytes", "hqq", "pruna", "unsloth", "unsloth_zoo", "trl", "datasets", "safetensors",
@@ -26,6 +31,7 @@ MODULES = ("shared.flux", "shared.lora", "shared.quantization", "shared.compile"
            "pruna", "diffusers", "cog.server.http")
 UNSLOTH_PROBE = ("import shared.unsloth_first as u; "
                  "print('imported' if u.UNSLOTH is not None else 'not used: ' + u.UNSLOTH_UNAVAILABLE)")
+PROBE_TIMEOUT_S = 150  # Unsloth's import takes ~20-30 s on the H200 machine; more is a hang
 
 
 def versions() -> dict[str, str]:
@@ -50,7 +56,10 @@ def machine(device: torch.device) -> dict:
         smi = shutil.which("nvidia-smi")
         if smi:
             query = [smi, "--query-gpu=driver_version,name,clocks.max.sm,clocks.max.memory", "--format=csv,noheader"]
-            info["nvidia_smi"] = subprocess.run(query, capture_output=True, text=True).stdout.strip()
+            try:
+                info["nvidia_smi"] = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.strip()
+            except subprocess.TimeoutExpired:
+                info["nvidia_smi"] = "no answer in 30 s"
     return info
 
 
@@ -65,13 +74,29 @@ def imports() -> dict[str, str]:
     return result
 
 
+def phi4_child(command: list[str], device: torch.device) -> tuple[int | None, str]:
+    """`command` in a child with the Phi-4 stages' package set first on its path, as they run."""
+    env = {**os.environ, "DEVICE": device.type,
+           "PYTHONPATH": pythonpath("phi4", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))}
+    return run_captured(command, PROBE_TIMEOUT_S, cwd=REPO, env=env)
+
+
 def unsloth_status(device: torch.device) -> str:
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "DEVICE": device.type, "PYTHONPATH": path}
-    probe = subprocess.run([sys.executable, "-c", UNSLOTH_PROBE], capture_output=True, text=True, timeout=300,
-                           cwd=REPO, env=env)
-    lines = probe.stdout.strip().splitlines() or [f"exit {probe.returncode}: {probe.stderr.strip()[-500:]}"]
-    return lines[-1]
+    code, output = phi4_child([sys.executable, "-c", UNSLOTH_PROBE], device)
+    if code is None:
+        return f"probe stopped: no answer in {PROBE_TIMEOUT_S} s: {output.strip()[-300:]}"
+    # Unsloth prints banners and warnings around the probe's own line: find that line.
+    answers = [line for line in output.splitlines() if line == "imported" or line.startswith("not used: ")]
+    return answers[-1] if code == 0 and answers else f"exit {code}: {output.strip()[-500:]}"
+
+
+def phi4_packages(device: torch.device) -> dict:
+    """The Phi-4 set as its stages see it, against the container's pins (scripts/gpu/package_sets.py)."""
+    code, output = phi4_child([sys.executable, "-m", "scripts.gpu.package_sets", "phi4"], device)
+    try:
+        return json.loads(output[output.index("{"):])
+    except ValueError:
+        return {"matches": False, "error": f"exit {code}: {output.strip()[-500:]}"}
 
 
 def hqq_kernel_path(context: StageContext) -> dict:
@@ -92,6 +117,7 @@ def run(context: StageContext) -> None:
     usage = shutil.disk_usage(context.work.root)
     record.info("disk_free_gib", round(usage.free / 2**30, 1))
     record.info("imports", imports())
+    record.info("phi4_packages", phi4_packages(context.device))
     record.info("unsloth", unsloth_status(context.device))
     try:
         record.info("hqq", hqq_kernel_path(context))

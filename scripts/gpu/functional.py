@@ -1,13 +1,15 @@
-"""Stages `functional-flux` and `functional-text`: every deployment through the real Cog server on the device,
-loaded from the tiny models by the production code, each exercised as a client would and checked.
+"""Stages `functional-*`: every deployment through the real Cog server on the device, loaded from the tiny models
+by the production code, each exercised as a client would and checked.
 
 Each scenario records: whether it passed, its checks, the server's setup time, every prediction's metrics, and
-the setup log lines that say which path was taken (quantization, kernels, backend, compiled graphs).
+the setup log lines that say which path was taken (quantization, kernels, backend, compiled graphs). A stage
+stopped at the budget keeps the scenarios it finished (one row each), so the most decisive go first.
 """
 
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.benchmarks import deployed
-from scripts.cog_server import DEPLOYMENTS, CogServer
+from scripts.cog_server import DEPLOYMENTS, REPO, CogServer
 from scripts.gpu.context import StageContext
 
 # Setup lines worth keeping: what was quantized and how, which kernel or backend, what was compiled.
@@ -64,9 +66,16 @@ def path_lines(log: str, limit: int = 40) -> list[str]:
     return lines
 
 
+def server_env(context: StageContext, scenario: Scenario) -> dict[str, str]:
+    """The server's environment. PYTHONPATH carries on the stage's own after the repo (CogServer would set the
+    repo alone): a Phi-4 stage's package set comes first on it (scripts/gpu/package_sets.py)."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {"DEVICE": context.device.type, "HF_HUB_OFFLINE": "1", "PYTHONPATH": path,
+            "OUTPUT_DIR": str(context.work.scratch(f"outputs/{scenario.name}")), **scenario.env}
+
+
 def run_scenario(context: StageContext, scenario: Scenario) -> None:
-    env = {"DEVICE": context.device.type, "HF_HUB_OFFLINE": "1",
-           "OUTPUT_DIR": str(context.work.scratch(f"outputs/{scenario.name}")), **scenario.env}
+    env = server_env(context, scenario)
     row = {"scenario": scenario.name, "deployment": scenario.deployment, "env": scenario.env, "checks": {}}
     server = CogServer(scenario.deployment, env)
     start = time.perf_counter()
@@ -136,20 +145,31 @@ def img2img(image: Path) -> Callable[[CogServer], dict]:
     return exercise
 
 
-def flux(context: StageContext) -> None:
+def flux_env(context: StageContext, quantize: str) -> dict[str, str]:
     flux_dir, loras = context.work.tiny("flux"), context.work.tiny_loras()
-    base = {"FLUX_MODEL_DIR": str(flux_dir), "FLUX_STYLE_LORAS_DIR": str(loras["styles"]),
+    return {"FLUX_MODEL_DIR": str(flux_dir), "FLUX_STYLE_LORAS_DIR": str(loras["styles"]),
             "LORA_LOCAL_DIR": str(loras["custom"].parent), "WARMUP_SIZE": "64", "MAX_LORA_RANK": "8",
-            **context.work.tiny_safety_checker()}
-    quantizations = deployed.functional_flux_quantizations(context.device)
-    for quantize in quantizations:
-        env = {**base, "FLUX_QUANTIZE": quantize}
-        run_scenario(context, Scenario(f"txt2img {quantize}", "flux-dev-txt2img", env, swap_styles(loras["custom"]),
-                                       flux_log_checks(quantize)))
+            "FLUX_QUANTIZE": quantize, **context.work.tiny_safety_checker()}
+
+
+def txt2img(context: StageContext, quantize: str) -> Scenario:
+    return Scenario(f"txt2img {quantize}", "flux-dev-txt2img", flux_env(context, quantize),
+                    swap_styles(context.work.tiny_loras()["custom"]), flux_log_checks(quantize))
+
+
+def flux(context: StageContext) -> None:
+    """The device's first FLUX quantization (fp8 on an H200): text-to-image with every hot-swap, image-to-image."""
+    quantize = deployed.functional_flux_quantizations(context.device)[0]
+    run_scenario(context, txt2img(context, quantize))
     image = DEPLOYMENTS / "flux-dev-img2img" / "examples" / "scene.png"
-    env = {**base, "FLUX_QUANTIZE": quantizations[0]}
-    run_scenario(context, Scenario(f"img2img {quantizations[0]}", "flux-dev-img2img", env, img2img(image),
-                                   flux_log_checks(quantizations[0])))
+    run_scenario(context, Scenario(f"img2img {quantize}", "flux-dev-img2img", flux_env(context, quantize),
+                                   img2img(image), flux_log_checks(quantize)))
+
+
+def flux_nf4(context: StageContext) -> None:
+    """The other CUDA quantizations (NF4, the default on small GPUs): text-to-image with every hot-swap."""
+    for quantize in deployed.functional_flux_quantizations(context.device)[1:]:
+        run_scenario(context, txt2img(context, quantize))
 
 
 def flux_log_checks(quantize: str) -> dict[str, str]:
@@ -176,30 +196,38 @@ def chat(inputs: dict, expect_in_answer: str = "") -> Callable[[CogServer], dict
     return exercise
 
 
+COMPILED = {"decode step compiled at setup": r"warm-up: decode step over a \d+-token cache"}
+
+
 def text(context: StageContext) -> None:
-    compiled = {"decode step compiled at setup": r"warm-up: decode step over a \d+-token cache"}
     scenarios = [
         Scenario("smollm3 HQQ 4-bit", "smollm3",
                  {"SMOLLM3_MODEL_DIR": str(context.work.tiny("smollm3")), "MAX_CONTEXT_TOKENS": "1024"},
                  chat({"prompt": "Tell me about the sea.", "mode": "no_think", "max_new_tokens": 16,
                        "temperature": 0}),
                  {"HQQ int4 kernel on every 4-bit layer": r"HQQ 4-bit kernel: int4 tinygemm .* on (\d+) of \1 ",
-                  **compiled}),
+                  **COMPILED}),
         Scenario("gemma3 INT8 + image", "gemma3",
                  {"GEMMA3_MODEL_DIR": str(context.work.tiny("gemma3")), "MAX_CONTEXT_TOKENS": "1024"},
                  chat({"prompt": "What is in this image?", "max_new_tokens": 12, "temperature": 0,
                        "image": data_uri(DEPLOYMENTS / "gemma3" / "examples" / "scene.png")}),
-                 {"INT8 weight-only": r"torchao INT8 weight-only on \d+ layers", **compiled}),
+                 {"INT8 weight-only": r"torchao INT8 weight-only on \d+ layers", **COMPILED}),
     ]
-    # 1024 tokens hold Phi-4's long system prompt and the answer: one cache, one graph compiled at setup.
-    phi4 = {"PHI4_MODEL_DIR": str(context.work.tiny("phi4-reasoning")), "MAX_CONTEXT_TOKENS": "1024"}
-    ask = chat({"prompt": "What is the capital of France?", "max_new_tokens": 24, "temperature": 0,
-                "show_reasoning": True}, expect_in_answer="Paris")
-    if context.device.type == "cuda":  # Unsloth runs only on CUDA; elsewhere the predictor never imports it
-        # Fails with the reason in the log ("unsloth not used: ...") when Unsloth can't run here.
-        scenarios.append(Scenario("phi4 via Unsloth", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "1"}, ask,
-                                  {"Unsloth backend": r"backend: unsloth"}))
-    scenarios.append(Scenario("phi4 via transformers", "phi4-reasoning", {**phi4, "USE_UNSLOTH": "0"}, ask,
-                              {"transformers + NF4 backend": r"backend: transformers\+bitsandbytes-nf4", **compiled}))
     for scenario in scenarios:
         run_scenario(context, scenario)
+
+
+def phi4(context: StageContext) -> None:
+    """Through Unsloth first (CUDA only: elsewhere the predictor never imports it), then the transformers + NF4
+    fallback. Runs with the Phi-4 container's package set (stages.py `packages`), passed on to the servers."""
+    # 1024 tokens hold Phi-4's long system prompt and the answer: one cache, one graph compiled at setup.
+    env = {"PHI4_MODEL_DIR": str(context.work.tiny("phi4-reasoning")), "MAX_CONTEXT_TOKENS": "1024"}
+    ask = chat({"prompt": "What is the capital of France?", "max_new_tokens": 24, "temperature": 0,
+                "show_reasoning": True}, expect_in_answer="Paris")
+    if context.device.type == "cuda":
+        # Fails with the reason in the log ("unsloth not used: ...") when Unsloth can't run here.
+        run_scenario(context, Scenario("phi4 via Unsloth", "phi4-reasoning", {**env, "USE_UNSLOTH": "1"}, ask,
+                                       {"Unsloth backend": r"backend: unsloth"}))
+    run_scenario(context, Scenario("phi4 via transformers", "phi4-reasoning", {**env, "USE_UNSLOTH": "0"}, ask,
+                                   {"transformers + NF4 backend": r"backend: transformers\+bitsandbytes-nf4",
+                                    **COMPILED}))

@@ -74,8 +74,7 @@ def targets(results: dict) -> list[str]:
     if not engines:
         lines.append(f"| FLUX engine, LoRA live, s/image | <= {ENGINE_TARGET}x bf16 eager | not measured | - |")
     swaps = [r["recompiles"] for r in engines]
-    swaps += [p["metrics"].get("recompiles") for r in results.get("functional-flux", {}).get("rows", [])
-              for p in r.get("predictions", [])]
+    swaps += [p["metrics"].get("recompiles") for r in functional_rows(results) for p in r.get("predictions", [])]
     swaps = [s for s in swaps if s is not None]
     lines.append(f"| recompiles on LoRA swap | 0 | {max(swaps) if swaps else 'not measured'} (max over "
                  f"{len(swaps)} runs) | {('yes' if max(swaps) == 0 else '**no**') if swaps else '-'} |")
@@ -98,14 +97,25 @@ def versions(results: dict) -> list[str]:
         kernels = ", ".join(f"{kernel}: {count} layers" for kernel, count in hqq.get("kernels", {}).items())
         lines += [f"HQQ 4-bit layers of the tiny SmolLM3 on this device: {kernels or '-'}. "
                   f"Unsloth: {env['info'].get('unsloth', '-')}.", ""]
+    phi4 = env["info"].get("phi4_packages")
+    if phi4:
+        differ = "; ".join(f"{name} {d.get('found')} (pinned {d.get('pinned')})" for name, d in
+                           phi4.get("differ", {}).items())
+        lines += [f"Phi-4 stages' packages against the Phi-4 container's pins: "
+                  f"{'as pinned' if phi4.get('matches') else '**not as pinned**'}"
+                  f"{f'; differ: {differ}' if differ else ''}{phi4.get('error', '')}.", ""]
     failed = {k: v for k, v in env["info"].get("imports", {}).items() if v != "ok"}
     if failed:
         lines += ["Imports that failed: " + "; ".join(f"`{k}`: {v}" for k, v in failed.items()), ""]
     return lines
 
 
+def functional_rows(results: dict) -> list[dict]:
+    return [r for name, data in results.items() if name.startswith("functional-") for r in data.get("rows", [])]
+
+
 def functional(results: dict) -> list[str]:
-    rows = [r for name in ("functional-flux", "functional-text") for r in results.get(name, {}).get("rows", [])]
+    rows = functional_rows(results)
     if not rows:
         return ["Not run yet.", ""]
     lines = ["| scenario | passed | failed checks | setup s | path taken (setup log) |", "|---|---|---|---:|---|"]

@@ -3,7 +3,8 @@
     {"stage": ..., "device": ..., "complete": false|true, "started": ..., "elapsed_s": ...,
      "info": {...}, "rows": [...], "errors": [{"what": ..., "error": ..., "traceback": ...}]}
 
-A stage counts as done only when `complete` is true.
+A stage counts as done only when `complete` is true, and only for the device it ran on: a CPU dry run never
+skips a stage because a GPU loan finished it, nor a loan because of a dry run.
 """
 
 import json
@@ -27,8 +28,17 @@ def load(directory: Path, stage: str) -> dict | None:
         return None
 
 
-def is_done(directories: list[Path], stage: str) -> bool:
-    return any((load(d, stage) or {}).get("complete") for d in directories)
+def is_done(directories: list[Path], stage: str, device: str) -> bool:
+    return any((data := load(d, stage) or {}).get("complete") and data.get("device") == device for d in directories)
+
+
+def partial_path(directory: Path, stage: str) -> Path:
+    return result_path(directory, stage).with_suffix(".json.partial")
+
+
+def drop_partial(directory: Path, stage: str) -> None:
+    """A write cut by a kill leaves `<stage>.json.partial`: one file too many for what $OUT brings back."""
+    partial_path(directory, stage).unlink(missing_ok=True)
 
 
 def _plain(value):
@@ -74,6 +84,6 @@ class StageRecorder:
 
     def write(self) -> None:
         self.data["elapsed_s"] = round(time.time() - self.started, 2)
-        partial = self.path.with_suffix(".json.partial")
+        partial = partial_path(self.path.parent, self.data["stage"])
         partial.write_text(json.dumps(self.data, indent=1, default=str) + "\n")
         partial.replace(self.path)  # never a half-written file, even if killed mid-write

@@ -13,6 +13,7 @@ from scripts.benchmarks import llm
 from scripts.benchmarks.models import real_text_model, save_real_checkpoint, tiny_text_model, transformer_config
 from scripts.benchmarks.real_size import save_flux_dev
 from scripts.gpu.context import StageContext
+from scripts.gpu.stages import CHECKPOINTS
 
 FLUX_CHECKPOINT = "flux-dev"
 
@@ -24,7 +25,7 @@ def text_model(context: StageContext, deployment: str) -> llm.TextModel:
     def checkpoint():
         save = partial(save_real_checkpoint, deployment, device=context.device,
                        tokenizer_dir=context.work.tiny(deployment))
-        return context.work.checkpoint(deployment, save)
+        return context.work.checkpoint(deployment, save, checkpoint_bytes(deployment))
 
     return real_text_model(deployment, checkpoint)
 
@@ -45,10 +46,16 @@ def gemma3(context: StageContext) -> None:
     text_stage(context, "gemma3")
 
 
+def checkpoint_bytes(name: str) -> int:
+    """What the disk must hold for checkpoint `name` (stages.CHECKPOINTS; the small ones need no check)."""
+    return CHECKPOINTS[name].size_bytes if name in CHECKPOINTS else 0
+
+
 def flux_dir(context: StageContext):
     if context.profile.name != "real":
         return context.work.tiny("flux")
-    return context.work.checkpoint(FLUX_CHECKPOINT, lambda path: save_flux_dev(path, context.device))
+    return context.work.checkpoint(FLUX_CHECKPOINT, lambda path: save_flux_dev(path, context.device),
+                                   checkpoint_bytes(FLUX_CHECKPOINT))
 
 
 def flux_stage(context: StageContext, variants: list[str]) -> None:

@@ -2,9 +2,14 @@
 
 The borrowed GPU machine has no network and its own image (docs/gpu-check.md): Python 3.12, torch 2.11 (CUDA
 13.0), torchvision, triton, accelerate, safetensors, huggingface_hub, numpy, pandas, pyarrow, scipy, pillow,
-requests, pyyaml, protobuf, ... Everything else the check imports travels as wheels in `.whl/`, carried by the
-`run` tool, at most 64 MiB together with the repo. Versions are the repo's pins (requirements/dev.txt, then
-requirements/constraints.txt, then the Phi-4 container's requirements.txt and cog.yaml for Unsloth's set).
+requests, pyyaml, protobuf, ... Everything else the check imports travels as wheels, carried by the `run` tool,
+at most 64 MiB together with the repo, in two sets (scripts/gpu/package_sets.py):
+
+- `.whl/`: the main set, at the repo's pins (requirements/dev.txt, then requirements/constraints.txt), installed
+  into the machine's Python;
+- `.whl/phi4/`: what the Phi-4 container's set (deployments/phi4-reasoning/requirements.txt and cog.yaml) has
+  beyond the main set and the machine: Unsloth and its extras, datasets 4.3.0 and what pip resolves for it, ...;
+  installed into a folder of its own that only the Phi-4 stages put first on PYTHONPATH.
 
 Two wheels are rewritten to fit: bitsandbytes keeps only its CUDA 13.0 and CPU libraries (of 16; torch 2.11 is
 the cu130 build), and unsloth drops its `studio/` web app and CLI (77 MB unpacked; `import unsloth` never reads
@@ -13,8 +18,8 @@ is an optional backend the deployments don't use).
 
     python -m scripts.gpu.wheels [--out .whl] [--verify-with /path/to/python3.12]
 
-`--verify-with` installs the set into a scratch folder for a Python 3.12 that has the GPU machine's packages
-and runs the env stage's imports plus HQQ through Pruna on a tiny model with it (how the set below was found).
+`--verify-with` installs both sets into scratch folders for a Python 3.12 that has the GPU machine's packages
+and runs the env stage with it (how the sets below were found).
 Standard library only: runs before any venv exists.
 """
 
@@ -22,7 +27,6 @@ import argparse
 import base64
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,19 +34,27 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-WHEELS = REPO / ".whl"
+from scripts.gpu.package_sets import (
+    MAIN_PIN_FILES,
+    NOT_CARRIED,
+    ON_MACHINE,
+    PHI4_RESOLVED,
+    REPO,
+    WHEELS,
+    normalize,
+    phi4_container_pins,
+    read_pins,
+)
+
 CARRY_LIMIT = 64 * 2**20  # the run tool's limit on the working tree plus carried paths
-PIN_FILES = (REPO / "requirements" / "dev.txt", REPO / "requirements" / "constraints.txt",
-             REPO / "deployments" / "phi4-reasoning" / "requirements.txt",
-             REPO / "deployments" / "phi4-reasoning" / "cog.yaml")
 PLATFORM = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
             *(f"--platform={tag}" for tag in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
                                               "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
                                               "manylinux2014_x86_64", "manylinux1_x86_64"))]
 
-# What the machine lacks, or has at another version than the deployments run. Found by installing into a
-# Python 3.12 with the machine's package list and running the stages' imports (--verify-with).
+# What the machine lacks, or has at another version than the deployments run, for every stage but Phi-4's.
+# Found by installing into a Python 3.12 with the machine's package list and running the stages' imports
+# (--verify-with).
 CARRIED = {
     # The optimization stack at the deployments' pins (the machine's transformers 5.17 and tokenizers 0.23 are
     # replaced: the containers and the tests run 5.5.4; its peft version is unknown).
@@ -66,36 +78,46 @@ CARRIED = {
     "opentelemetry-semantic-conventions": "opentelemetry-sdk", "opentelemetry-proto": "the OTLP exporter",
     "opentelemetry-exporter-otlp-proto-http": "pruna", "opentelemetry-exporter-otlp-proto-common": "the exporter",
     "opentelemetry-exporter-otlp-common": "the exporter", "opentelemetry-exporter-http-transport": "the exporter",
-    # Phi-4's Unsloth path: what the phi4 container installs beside torch and transformers
-    "unsloth": "Phi-4's 4-bit fast path", "unsloth-zoo": "unsloth", "trl": "unsloth", "tyro": "unsloth",
-    "docstring-parser": "tyro", "typeguard": "tyro", "msgspec": "unsloth-zoo", "json5": "unsloth",
-    "nest-asyncio": "unsloth", "cut-cross-entropy": "unsloth-zoo",
 }
-# Packages no pin file names (tyro's needs): the newest releases when this set was made.
-EXTRA_PINS = {"docstring-parser": "0.18.0", "typeguard": "4.6.1"}
+# The Phi-4 set beyond the container's pins: tyro's needs, which no pin file names (the newest releases when
+# this set was made), and what pip resolves for datasets 4.3.0 (package_sets.PHI4_RESOLVED).
+PHI4_EXTRA_PINS = {"docstring-parser": "0.18.0", "typeguard": "4.6.1", **PHI4_RESOLVED}
 # Built from the sdist (no wheel on PyPI), with these environment variables.
 FROM_SDIST = {"hqq": {"DISABLE_CUDA": "1"}}
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def main_set() -> dict[str, str]:
+    """name -> version of the main set, from requirements/."""
+    pins = read_pins(MAIN_PIN_FILES)
+    missing = [name for name in CARRIED if normalize(name) not in pins]
+    if missing:
+        raise SystemExit(f"no pinned version for {', '.join(missing)}: pin them in requirements/")
+    return {name: pins[normalize(name)] for name in CARRIED}
 
 
-def read_pins() -> dict[str, str]:
-    """name -> version from the pin files, the first file naming a package wins."""
-    pins = {}
-    for path in PIN_FILES:
-        for match in re.finditer(r"(?m)(?:^|\s)([A-Za-z0-9][A-Za-z0-9_.-]*)==([0-9][^\s#;,\"']*)", path.read_text()):
-            pins.setdefault(normalize(match[1]), match[2])
-    return pins | {normalize(k): v for k, v in EXTRA_PINS.items()}
+def phi4_set() -> dict[str, str]:
+    """name -> version of everything the Phi-4 stages must see that the machine doesn't have: the container's pins
+    (but torch and torchvision, NOT_CARRIED, and what the machine has at that version) and PHI4_EXTRA_PINS."""
+    pins = {**{normalize(k): v for k, v in PHI4_EXTRA_PINS.items()}, **phi4_container_pins()}
+    return {name: version for name, version in pins.items()
+            if name not in NOT_CARRIED and ON_MACHINE.get(name) != version}
+
+
+def phi4_only(main: dict[str, str], phi4: dict[str, str]) -> dict[str, str]:
+    """The part of the Phi-4 set the main set doesn't already carry at the same version: `.whl/phi4/`."""
+    shared = {normalize(name): version for name, version in main.items()}
+    return {name: version for name, version in phi4.items() if shared.get(name) != version}
+
+
+def phi4_effective(main: dict[str, str], phi4_folder: dict[str, str]) -> dict[str, str]:
+    """normalized name -> the version a Phi-4 stage imports: its folder first on PYTHONPATH, then the main set
+    installed into the machine's Python, then the machine's own (ON_MACHINE; others unknown here)."""
+    return {**ON_MACHINE, **{normalize(n): v for n, v in main.items()},
+            **{normalize(n): v for n, v in phi4_folder.items()}}
 
 
 def requirements() -> list[str]:
-    pins = read_pins()
-    missing = [name for name in CARRIED if normalize(name) not in pins]
-    if missing:
-        raise SystemExit(f"no pinned version for {', '.join(missing)}: pin them (requirements/) or in EXTRA_PINS")
-    return [f"{name}=={pins[normalize(name)]}" for name in CARRIED]
+    return [f"{name}=={version}" for name, version in main_set().items()]
 
 
 def download(specs: list[str], out: Path) -> None:
@@ -150,10 +172,11 @@ def slim(out: Path) -> None:
 
 
 def check_one_version_each(out: Path) -> None:
-    names = [normalize(w.name.split("-")[0]) for w in out.glob("*.whl")]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise SystemExit(f"two versions of {', '.join(twice)} in {out}: pip would refuse the install")
+    for folder in (out, out / "phi4"):
+        names = [normalize(w.name.split("-")[0]) for w in folder.glob("*.whl")]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SystemExit(f"two versions of {', '.join(twice)} in {folder}: pip would refuse the install")
 
 
 def travelling_bytes() -> int:
@@ -164,10 +187,11 @@ def travelling_bytes() -> int:
 
 
 def report_size(out: Path) -> None:
-    wheels = sum(w.stat().st_size for w in out.glob("*.whl"))
+    wheels = sum(w.stat().st_size for w in out.rglob("*.whl"))
     tree = travelling_bytes()
     total = wheels + tree
-    print(f"{len(list(out.glob('*.whl')))} wheels: {wheels / 2**20:.1f} MiB; repo working tree: {tree / 2**20:.1f} "
+    print(f"{len(list(out.glob('*.whl')))} + {len(list(out.glob('phi4/*.whl')))} (Phi-4) wheels: "
+          f"{wheels / 2**20:.1f} MiB; repo working tree: {tree / 2**20:.1f} "
           f"MiB; carried together: {total / 2**20:.1f} MiB of {CARRY_LIMIT / 2**20:.0f} MiB "
           f"({(CARRY_LIMIT - total) / 2**20:.1f} MiB to spare)")
     if total > CARRY_LIMIT:
@@ -175,11 +199,13 @@ def report_size(out: Path) -> None:
 
 
 def verify(out: Path, python: str) -> None:
-    """Install the set next to a GPU-machine-like Python 3.12 and run what the stages import on a CPU."""
+    """Install both sets next to a GPU-machine-like Python 3.12 and run what the stages import on a CPU."""
     with tempfile.TemporaryDirectory() as target:
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
-                        "--target", target, *map(str, sorted(out.glob("*.whl")))], check=True)
-        env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{REPO}"}
+        phi4_site = Path(target) / "phi4-site"
+        for folder, site in ((out, target), (out / "phi4", str(phi4_site))):
+            subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
+                            "--target", site, *map(str, sorted(folder.glob("*.whl")))], check=True)
+        env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{REPO}", "GPU_CHECK_PHI4_SITE": str(phi4_site)}
         probe = ("from scripts.gpu import check; import sys; "
                  "sys.exit(check.main(['--stage', 'env', '--device', 'cpu', '--in-process', '--force', "
                  "'--out', sys.argv[1], '--work', sys.argv[1] + '/work']))")
@@ -192,11 +218,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=WHEELS)
     parser.add_argument("--verify-with", metavar="PYTHON", help="a Python 3.12 with the GPU machine's packages")
     args = parser.parse_args()
-    specs = requirements()
+    main, phi4 = main_set(), phi4_set()
     shutil.rmtree(args.out, ignore_errors=True)
-    args.out.mkdir(parents=True)
-    download(specs, args.out)
+    (args.out / "phi4").mkdir(parents=True)
+    download([f"{name}=={version}" for name, version in main.items()], args.out)
+    download([f"{name}=={version}" for name, version in phi4_only(main, phi4).items()], args.out / "phi4")
     slim(args.out)
+    slim(args.out / "phi4")
     check_one_version_each(args.out)
     report_size(args.out)
     if args.verify_with:

@@ -1,8 +1,10 @@
 """The check's scratch folder: tiny models, LoRA files, and real-size checkpoints, one at a time.
 
 The GPU machine has 64 GiB of disk: a real-size FLUX.1-dev checkpoint is ~34 GB and Phi-4's ~29 GB, so making
-one checkpoint first deletes any other. A checkpoint is used only once its `.complete` marker exists (a save cut
-short by a time-out is made again).
+one checkpoint first deletes any other, then checks that the free disk holds it (NotEnoughDisk otherwise: the
+stage's JSON names it, instead of a save dying half-way with ENOSPC after minutes). A checkpoint is used only
+once its `.complete` marker exists (a save cut short by a time-out is made again). No heavy imports at module
+level: the driver asks `checkpoint_ready` before deciding what fits the budget.
 """
 
 import shutil
@@ -10,7 +12,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.benchmarks.models import tiny_model
+# Room left beside a checkpoint for what grows while it is used: the inductor cache, outputs, logs.
+DISK_MARGIN_BYTES = 2 * 2**30
+
+
+class NotEnoughDisk(RuntimeError):
+    """The free disk can't hold a checkpoint: the stage stops before writing a byte."""
+
+
+def checkpoint_dir(root: Path, name: str) -> Path:
+    return root / "checkpoints" / name
+
+
+def checkpoint_ready(root: Path, name: str) -> bool:
+    return (checkpoint_dir(root, name) / ".complete").exists()
+
+
+def require_free_disk(directory: Path, needed_bytes: int, what: str) -> None:
+    """Raise NotEnoughDisk unless the disk holding `directory` has `needed_bytes` plus the margin free."""
+    free = shutil.disk_usage(directory).free
+    if free < needed_bytes + DISK_MARGIN_BYTES:
+        raise NotEnoughDisk(f"{what} needs {needed_bytes / 1e9:.1f} GB + {DISK_MARGIN_BYTES / 2**30:.0f} GiB spare "
+                            f"at {directory}; {free / 1e9:.1f} GB free")
 
 
 @dataclass(frozen=True)
@@ -18,6 +41,8 @@ class Workdir:
     root: Path
 
     def tiny(self, name: str) -> Path:
+        from scripts.benchmarks.models import tiny_model
+
         return tiny_model(name, self.root / "tiny")
 
     def tiny_loras(self) -> dict[str, Path]:
@@ -47,14 +72,16 @@ class Workdir:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def checkpoint(self, name: str, save: Callable[[Path], None]) -> Path:
-        """`root/checkpoints/<name>`, saved by `save(path)` unless complete already; other checkpoints go first."""
-        directory = self.root / "checkpoints" / name
-        if (directory / ".complete").exists():
+    def checkpoint(self, name: str, save: Callable[[Path], None], size_bytes: int = 0) -> Path:
+        """`root/checkpoints/<name>`, saved by `save(path)` unless complete already; other checkpoints go first,
+        then the disk must hold `size_bytes` (NotEnoughDisk)."""
+        directory = checkpoint_dir(self.root, name)
+        if checkpoint_ready(self.root, name):
             return directory
         for other in (self.root / "checkpoints").glob("*"):
             shutil.rmtree(other, ignore_errors=True)
         directory.mkdir(parents=True)
+        require_free_disk(directory, size_bytes, f"checkpoint {name!r}")
         save(directory)
         (directory / ".complete").touch()
         return directory
