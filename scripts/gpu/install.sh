@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # First step of every command on the GPU machine: install the carried wheels (.whl/, from `make gpu-wheels`)
-# into the machine's own Python environment. Not a --target folder on PYTHONPATH: scripts/cog_server.py sets
+# into the machine's own Python environment. Not a --target folder on PYTHONPATH: scripts/harness/cog_server.py sets
 # PYTHONPATH for the servers it starts, which would hide such a folder from them.
 # Safe to run twice (a machine still warm from the last call keeps what was installed).
 set -euo pipefail
