@@ -34,9 +34,9 @@ test: setup ## run the whole test suite on CPU with tiny models
 demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, stream an answer
 	$(PY) -m scripts.demo
 
-bench: setup ## CPU benchmarks on tiny models: docs/benchmarks.md (GPU: $(PY) -m scripts.benchmark --gpu)
-	$(PY) -m scripts.bench_lora_swap
-	$(PY) -m scripts.benchmark
+bench: setup ## CPU benchmarks on tiny models: docs/benchmarks.md (GPU: $(PY) -m scripts.benchmarks --gpu)
+	$(PY) -m scripts.benchmarks.lora_swap
+	$(PY) -m scripts.benchmarks
 
 STAGE ?= all
 DEVICE ?= cuda

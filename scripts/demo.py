@@ -2,7 +2,7 @@
 
 Builds a random-weight SmolLM3 (real architecture and chat template) under .cache/tiny/, starts the
 smollm3 deployment on it through `python -m cog.server.http`, and prints the answer as it streams.
-The weights are random, wired so that greedy decoding gives one fixed answer (scripts/tiny_models/scripted.py):
+The weights are random, wired so that greedy decoding gives one fixed answer (scripts/harness/tiny_models/scripted.py):
 what is real is the path the answer takes, which is the production one.
 """
 
@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from scripts.cog_server import REPO, CogServer
-from scripts.tiny_models.smollm3 import build_tiny_smollm3
+from scripts.harness.cog_server import REPO, CogServer
+from scripts.harness.tiny_models.smollm3 import build_tiny_smollm3
 
 
 def main() -> None:

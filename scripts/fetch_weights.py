@@ -3,11 +3,12 @@ its folder, so `cog build` / `cog push` bake them into the image (Replicate give
 so a gated model can't be fetched at setup there). HF_TOKEN comes from the environment and is never printed."""
 
 import argparse
+import os
 import shutil
 
-from scripts.deployment_predictor import DEPLOYMENTS, predictor_module
-from shared.model_source import baked_weights_root
-from shared.secrets import hf_token
+from scripts.harness.deployment_predictor import DEPLOYMENTS, predictor_module
+from shared.common.secrets import hf_token
+from shared.common.settings import RuntimeSettings
 
 
 def main() -> None:
@@ -16,8 +17,10 @@ def main() -> None:
     args = parser.parse_args()
     module = predictor_module(args.deployment)
     token = hf_token()
-    for source in module.WEIGHTS:
-        destination = DEPLOYMENTS / args.deployment / baked_weights_root() / source.baked_dir.name
+    runtime = RuntimeSettings.from_env(os.environ)
+    for declared in module.WEIGHTS:
+        source = declared.pinned(runtime)
+        destination = DEPLOYMENTS / args.deployment / runtime.weights_dir / source.baked_name
         print(f"{source.repo_id}@{source.revision} -> {destination}", flush=True)
         source.download_to(destination, token)
         size = sum(f.stat().st_size for f in destination.rglob("*") if f.is_file())

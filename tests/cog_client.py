@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from scripts.cog_server import CogServer
+from scripts.harness.cog_server import CogServer
 
 
 def predict_async(server: CogServer, inputs: dict, webhook: str) -> str:

@@ -11,39 +11,37 @@ os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def tiny(name: str, tmp_path_factory) -> Path:
+    """The tiny model scripts/registry.py names, built once per session."""
+    from scripts.registry import TINY_MODELS
+
+    return TINY_MODELS[name].build(tmp_path_factory.mktemp(f"tiny-{name}"))
+
+
 @pytest.fixture(scope="session")
 def tiny_smollm3(tmp_path_factory) -> Path:
-    from scripts.tiny_models.smollm3 import build_tiny_smollm3
-
-    return build_tiny_smollm3(tmp_path_factory.mktemp("tiny-smollm3"))
+    return tiny("smollm3", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_phi4(tmp_path_factory) -> Path:
-    from scripts.tiny_models.phi4 import build_tiny_phi4
-
-    # Scripted: greedy decoding emits a real <think>...</think> block, then an answer.
-    return build_tiny_phi4(tmp_path_factory.mktemp("tiny-phi4"), scripted=True)
+    return tiny("phi4-reasoning", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_gemma3(tmp_path_factory) -> Path:
-    from scripts.tiny_models.gemma3 import build_tiny_gemma3
-
-    return build_tiny_gemma3(tmp_path_factory.mktemp("tiny-gemma3"))
+    return tiny("gemma3", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_flux(tmp_path_factory) -> Path:
-    from scripts.tiny_models.flux import build_tiny_flux
-
-    return build_tiny_flux(tmp_path_factory.mktemp("tiny-flux"))
+    return tiny("flux", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_loras(tiny_flux, tmp_path_factory) -> dict[str, Path]:
     """LoRA files for the tiny FLUX transformer: two built-in styles, a custom one, and unfit ones."""
-    from scripts.tiny_models.flux_loras import build_tiny_loras
+    from scripts.harness.tiny_models.flux_loras import build_tiny_loras
 
     return build_tiny_loras(tiny_flux, tmp_path_factory.mktemp("tiny-loras"))
 
@@ -52,12 +50,16 @@ def tiny_loras(tiny_flux, tmp_path_factory) -> dict[str, Path]:
 def tiny_safety_checkers(tmp_path_factory) -> dict[str, dict[str, str]]:
     """Tiny safety checkers wired to flag red images ("red", which tiny FLUX never paints) or every image
     ("any"), as the environment a FLUX deployment reads them from."""
-    from scripts.tiny_models.safety_checker import build_tiny_nsfw_classifier, build_tiny_safety_checker
+    from scripts.harness.tiny_models.safety_checker import build_tiny_nsfw_classifier, build_tiny_safety_checker
 
     return {
         flag: {
-            "SAFETY_CHECKER_DIR": str(build_tiny_safety_checker(tmp_path_factory.mktemp(f"checker-{flag}"), flag)),
-            "NSFW_CLASSIFIER_DIR": str(build_tiny_nsfw_classifier(tmp_path_factory.mktemp(f"nsfw-{flag}"), flag)),
+            "SAFETY_CHECKER_MODEL_DIR": str(
+                build_tiny_safety_checker(tmp_path_factory.mktemp(f"checker-{flag}"), flag)
+            ),
+            "NSFW_CLASSIFIER_MODEL_DIR": str(
+                build_tiny_nsfw_classifier(tmp_path_factory.mktemp(f"nsfw-{flag}"), flag)
+            ),
         }
         for flag in ("red", "any")
     }

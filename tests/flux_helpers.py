@@ -33,7 +33,7 @@ def png_bytes(size=(64, 64), color=(30, 120, 200)) -> bytes:
 # Each layout is spelled from its own rules (kohya sd-scripts `networks/lora_flux.py`, ComfyUI `comfy/lora.py`,
 # black-forest-labs/flux module names), never from our converter's output.
 
-TINY_WIDTHS = {"hidden": 32, "mlp": 128}  # scripts/tiny_models/flux.py: 2 heads of 16, MLP ratio 4
+TINY_WIDTHS = {"hidden": 32, "mlp": 128}  # scripts/harness/tiny_models/flux.py: 2 heads of 16, MLP ratio 4
 FLUX1_WIDTHS = {"hidden": 3072, "mlp": 12288}
 
 

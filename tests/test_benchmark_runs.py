@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 
-from scripts.cog_server import REPO
+from scripts.harness.cog_server import REPO
 
 
 def test_cpu_benchmark_writes_report_plot_and_stage_results(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "scripts.benchmark", "--docs", str(tmp_path), "--size", "smoke",
+        [sys.executable, "-m", "scripts.benchmarks", "--docs", str(tmp_path), "--size", "smoke",
          "--stage", "speed-smollm3,speed-flux-eager,speed-flux-int8"],
         cwd=REPO, check=True, capture_output=True, timeout=900,
         env={**os.environ, "BENCH_WORK": str(tmp_path / "work")},

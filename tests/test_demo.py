@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-from scripts.cog_server import REPO
-from scripts.tiny_models.smollm3 import SCRIPT_ANSWER
+from scripts.harness.cog_server import REPO
+from scripts.harness.tiny_models.smollm3 import SCRIPT_ANSWER
 
 
 def test_demo_streams_the_answer():

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from scripts.cog_server import DEPLOYMENTS, REPO
+from scripts.harness.cog_server import DEPLOYMENTS, REPO
 
 NAMES = sorted(p.parent.name for p in DEPLOYMENTS.glob("*/cog.yaml"))
 COG_CONFIG_SCHEMA = json.loads((Path(__file__).parent / "data" / "cog_config_schema_v1.0.json").read_text())
@@ -128,3 +128,14 @@ def test_push_without_user_is_refused():
     result = subprocess.run(["make", "push-smollm3", "REPLICATE_USER="], cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0
     assert "cog CLI is not installed" in result.stdout + result.stderr or "REPLICATE_USER" in result.stdout
+
+
+def test_the_registry_lists_every_deployment_folder_with_the_variable_its_predictor_reads():
+    from scripts.harness.deployment_predictor import DEPLOYMENTS as FOLDER
+    from scripts.harness.deployment_predictor import predictor_module
+    from scripts.registry import DEPLOYMENTS, TINY_MODELS
+
+    assert sorted(DEPLOYMENTS) == sorted(p.parent.name for p in FOLDER.glob("*/cog.yaml"))
+    for name, deployment in DEPLOYMENTS.items():
+        assert deployment.tiny_model in TINY_MODELS
+        assert deployment.model_dir_env in {source.local_dir_env for source in predictor_module(name).WEIGHTS}

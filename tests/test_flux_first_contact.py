@@ -5,9 +5,9 @@ import bitsandbytes as bnb
 import pytest
 import torch
 
-from shared.flux import FluxEngine, ImageRequest, compile_transformer
-from shared.flux_settings import FluxSettings
-from shared.lora_cache import LoraSettings
+from shared.flux.engine import FluxEngine, ImageRequest, compile_transformer
+from shared.flux.settings import FluxSettings
+from shared.lora.cache import LoraSettings
 
 
 def test_generate_runs_the_transformer_under_no_grad_not_inference_mode(tiny_flux):

@@ -5,8 +5,8 @@ import io
 import pytest
 from PIL import Image
 
-from scripts.cog_server import CogServer
-from shared.image_outputs import read_parameters
+from scripts.harness.cog_server import CogServer
+from shared.flux.image_outputs import read_parameters
 from tests.flux_helpers import data_uri, open_image, output_files, png_bytes
 
 SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=4, output_format="png")

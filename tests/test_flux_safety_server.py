@@ -3,7 +3,7 @@ NSFW result (the deployments' own tiny checker flags red images, which tiny FLUX
 
 import pytest
 
-from scripts.cog_server import CogServer
+from scripts.harness.cog_server import CogServer
 from tests.flux_helpers import output_files
 
 SMALL = dict(aspect_ratio="custom", width=64, height=64, num_inference_steps=2, output_format="png")

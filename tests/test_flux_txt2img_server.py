@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from scripts.cog_server import CogServer
-from shared.image_outputs import read_parameters
-from shared.metrics import METRICS
+from scripts.harness.cog_server import CogServer
+from shared.common.metrics import METRICS
+from shared.flux.image_outputs import read_parameters
 from tests.flux_helpers import (
     TINY_WIDTHS,
     bfl_layers,

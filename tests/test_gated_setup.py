@@ -2,7 +2,7 @@
 
 import pytest
 
-from scripts.cog_server import CogServer, CogServerError
+from scripts.harness.cog_server import CogServer, CogServerError
 
 
 @pytest.mark.parametrize(

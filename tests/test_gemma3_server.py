@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from scripts.cog_server import CogServer
+from scripts.harness.cog_server import CogServer
 from tests.cog_client import output_text
 
 

@@ -34,8 +34,8 @@ def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, t
     (work / "tiny").mkdir()
     checkers = tiny_safety_checkers["red"]
     links = {"smollm3": tiny_smollm3, "gemma3": tiny_gemma3, "phi4-reasoning": tiny_phi4, "flux": tiny_flux,
-             "flux-loras": tiny_loras["custom"].parent, "safety-checker": checkers["SAFETY_CHECKER_DIR"],
-             "nsfw-classifier": checkers["NSFW_CLASSIFIER_DIR"]}
+             "flux-loras": tiny_loras["custom"].parent, "safety-checker": checkers["SAFETY_CHECKER_MODEL_DIR"],
+             "nsfw-classifier": checkers["NSFW_CLASSIFIER_MODEL_DIR"]}
     for name, target in links.items():
         (work / "tiny" / name).symlink_to(target)
     phi4_site = tmp_path_factory.mktemp("phi4-site")  # empty here: the Phi-4 set is the GPU machine's wheels

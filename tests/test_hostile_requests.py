@@ -10,16 +10,16 @@ import pytest
 import requests
 import torch
 
-from scripts.cog_server import CogServer
-from shared.flux import FluxEngine
-from shared.flux_runner import PROMPT_CHARS, FluxRequest, FluxRunner, bounded_prompt
-from shared.flux_settings import FluxSettings
-from shared.image_outputs import read_parameters
-from shared.inputs import MAX_CHARS_PER_TOKEN
-from shared.lora_cache import LoraSettings
-from shared.lora_sources import LoraCache
-from shared.serving import refuse_text_past_context
-from shared.text_generation import ContextTooLongError
+from scripts.harness.cog_server import CogServer
+from shared.common.inputs import MAX_CHARS_PER_TOKEN
+from shared.flux.engine import FluxEngine
+from shared.flux.image_outputs import read_parameters
+from shared.flux.runner import PROMPT_CHARS, FluxRequest, FluxRunner, bounded_prompt
+from shared.flux.settings import FluxSettings
+from shared.lora.cache import LoraSettings
+from shared.lora.sources import LoraCache
+from shared.text.generator import ContextTooLongError
+from shared.text.service import refuse_text_past_context
 from tests.throwaway_deployment import throwaway_deployment
 
 ECHO = '''

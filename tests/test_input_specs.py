@@ -1,15 +1,15 @@
 """Each predictor spells out its inputs (Cog's CLI can only read literal `Input(...)` calls); they must agree with
-the canonical definitions in shared/inputs.py, except for the fields a deployment may tune."""
+the canonical definitions in shared/common/inputs.py, except for the fields a deployment may tune."""
 
 import dataclasses
 import inspect
 
 import pytest
 
-from scripts.deployment_predictor import deployment_names, predictor_class
-from shared import inputs
-from shared.stop_sequences import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES
-from shared.styles import TRIGGERS
+from scripts.harness.deployment_predictor import deployment_names, predictor_class
+from shared.common import inputs
+from shared.flux.styles import TRIGGERS
+from shared.text.stop_sequences import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES
 
 NAMES = deployment_names()
 
@@ -38,7 +38,7 @@ def test_shared_inputs_match_their_canonical_definition(name):
     shared = {n: d for n, d in declared_inputs(name).items() if inputs.canonical(name, n) is not None}
     assert len(shared) >= 5, f"{name}: only {len(shared)} inputs are shared ones"
     for input_name, declared in shared.items():
-        assert mismatch(name, input_name, declared) is None, f"{name}.{input_name} differs from shared/inputs.py"
+        assert mismatch(name, input_name, declared) is None, f"{name}.{input_name} differs from shared/common/inputs.py"
 
 
 @pytest.mark.parametrize("name", NAMES)

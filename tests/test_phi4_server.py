@@ -8,9 +8,9 @@ import time
 import pytest
 from transformers import AutoTokenizer
 
-from scripts.cog_server import CogServer
-from scripts.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
-from shared.reasoning import visible_text
+from scripts.harness.cog_server import CogServer
+from scripts.harness.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
+from shared.text.reasoning import visible_text
 from tests.cog_client import WebhookReceiver, cancel, output_text, predict_async
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from scripts.cog_server import DEPLOYMENTS, CogServer
+from scripts.harness.cog_server import DEPLOYMENTS, CogServer
 
 EXAMPLES_PER_DEPLOYMENT = 12
 # Upper bounds that keep one request well under a second or two on CPU with a tiny model.

@@ -6,13 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from scripts.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
-from shared.compile import compiled_graph_count
-from shared.layer_filter import LANGUAGE_MODEL_LINEARS
-from shared.loading import load_4bit_causal_lm, load_image_text_model
-from shared.quantization import quantize_int8_weight_only
-from shared.text_generation import Sampling, TextGenerator, chat_messages
-from shared.text_settings import TextSettings
+from scripts.harness.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
+from shared.common.compiled_graphs import compiled_graph_count
+from shared.optim.layer_filter import LANGUAGE_MODEL_LINEARS
+from shared.optim.quantization import quantize_int8_weight_only
+from shared.text.generator import Sampling, TextGenerator, Usage, chat_messages
+from shared.text.loading import load_4bit_causal_lm, load_image_text_model
+from shared.text.settings import TextSettings
 
 CPU = torch.device("cpu")
 
@@ -24,8 +24,11 @@ def warmed_up(model, tokenizer_or_processor, settings: TextSettings, **kwargs) -
     return generator, compiled_graph_count() - graphs
 
 
+LAST = Usage()  # what the latest answer() took
+
+
 def answer(generator: TextGenerator, messages, max_new_tokens: int, temperature: float = 0.0) -> str:
-    return "".join(generator.stream(generator.encode_chat(messages), Sampling(max_new_tokens, temperature)))
+    return "".join(generator.stream(generator.encode_chat(messages), Sampling(max_new_tokens, temperature), LAST))
 
 
 class NoRecompile:
@@ -61,14 +64,14 @@ def test_gemma3_text_image_and_past_window_requests_never_recompile(gemma3):
     long_prompt = chat_messages("Tell me about the sea and the waves " * 6)
     with NoRecompile():
         short = answer(generator, chat_messages("Say hello."), 20)
-        assert generator.last_cache_length == 64
+        assert LAST.cache_length == 64
         answer(generator, chat_messages("What colour is this?", "Be brief.", picture), 16, temperature=1.0)
         with_image = answer(generator, chat_messages("What colour is this?", image=picture), 12)
-        assert generator.last_cache_length == 64
+        assert LAST.cache_length == 64
         long = answer(generator, long_prompt, 40)
-        assert generator.last_cache_length == 256
+        assert LAST.cache_length == 256
         assert answer(generator, chat_messages("Say hello."), 120).startswith(short)
-        assert generator.last_cache_length == 256
+        assert LAST.cache_length == 256
     assert answer(eager, chat_messages("Say hello."), 20) == short
     assert answer(eager, chat_messages("What colour is this?", image=picture), 12) == with_image
     assert answer(eager, long_prompt, 40) == long, "a full-length layer + the sliding mask = the sliding cache"
@@ -84,7 +87,7 @@ def phi4(tiny_phi4):
 
 
 def test_phi4_nf4_decode_compiles_despite_transformers_gate(phi4):
-    """transformers 5.5 would decode a bitsandbytes 4-bit model eagerly; shared.compile lets it compile."""
+    """transformers 5.5 would decode a bitsandbytes 4-bit model eagerly; shared.text.kv_cache lets it compile."""
     generator, graphs = phi4
     assert generator.caches.lengths == (1024, 2048)
     assert graphs == 2
@@ -95,9 +98,9 @@ def test_phi4_compiled_decode_writes_the_scripted_answer_and_never_recompiles(ph
     question = chat_messages("What is the capital of France?")
     with NoRecompile():
         short = answer(generator, question, 30)
-        assert generator.last_cache_length == 1024
+        assert LAST.cache_length == 1024
         long = answer(generator, question, 400)
-        assert generator.last_cache_length == 2048
+        assert LAST.cache_length == 2048
         answer(generator, chat_messages("Hi", "Answer in French."), 24, temperature=0.8)
     assert short.startswith(f"<think>{SCRIPT_REASONING}</think>{SCRIPT_ANSWER}")
     assert long.startswith(short)

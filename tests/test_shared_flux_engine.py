@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared.compile import compiled_graph_count
-from shared.flux import FluxEngine, ImageRequest, LoraChoice, SlotRefused
-from shared.flux_hardware import Accelerator, choose_attention, choose_quantization
-from shared.flux_settings import FluxSettings
-from shared.lora_cache import LoraSettings, lora_identity
-from shared.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
+from shared.common.compiled_graphs import compiled_graph_count
+from shared.flux.engine import FluxEngine, ImageRequest, LoraChoice, SlotRefused
+from shared.flux.hardware import Accelerator, choose_attention, choose_quantization
+from shared.flux.settings import FluxSettings
+from shared.flux.styles import GHIBSKY, OPEN_IMAGE_PREFERENCES, pick_style
+from shared.lora.cache import LoraSettings, lora_identity
 from tests.flux_helpers import (
     TINY_WIDTHS,
     bfl_layers,
@@ -146,7 +146,7 @@ def test_every_layout_paints_its_lora_without_recompiling(engine, layout_files, 
 
 def test_what_the_slots_dont_hold_is_one_warning_line_per_lora(engine, layout_files, tiny_loras, caplog):
     engine.use_loras({"lora_weights": LoraChoice(), "extra_lora": LoraChoice()})
-    caplog.set_level(logging.INFO, logger="shared.flux")
+    caplog.set_level(logging.INFO, logger="shared.flux.engine")
     engine.use_loras({"lora_weights": named_choice(layout_files["kohya_clip_t5"]),
                       "extra_lora": named_choice(tiny_loras["rank_too_high"])})
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -304,12 +304,11 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
         FluxSettings.from_env({"LORA_CACHE_SIZE": "1"})
 
 
-def test_built_in_styles_fetch_their_named_file_at_their_revision(tiny_loras, tmp_path, monkeypatch):
+def test_built_in_styles_fetch_their_named_file_at_their_revision(tiny_loras, tmp_path):
     """The GHIBSKY repo holds two LoRA files: the style names the one it means (on a loopback Hub)."""
-    from shared.lora_sources import LoraCache, resolve_style
+    from shared.lora.sources import LoraCache, resolve_style
     from tests.fixture_server import FixtureServer
 
-    monkeypatch.delenv("FLUX_STYLE_LORAS_DIR", raising=False)
     v1, v2 = tiny_loras["custom"].read_bytes(), (tiny_loras["styles"] / "ghibsky.safetensors").read_bytes()
     preferences = (tiny_loras["styles"] / "open-image-preferences.safetensors").read_bytes()
     with FixtureServer() as hub:

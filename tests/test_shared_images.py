@@ -12,8 +12,8 @@ import pytest
 from cog import Path
 from PIL import Image
 
-from scripts.cog_server import CogServer
-from shared.images import ACCEPTED, cog_input_file, decode_image, load_image
+from scripts.harness.cog_server import CogServer
+from shared.common.input_images import ACCEPTED, cog_input_file, decode_image, load_image
 from tests.fixture_server import FixtureServer
 from tests.throwaway_deployment import throwaway_deployment
 
@@ -141,7 +141,7 @@ def test_an_undownloaded_url_path_is_fetched_by_cog(tmp_path):
 PREDICTOR = """
     from cog import BaseRunner, Input, Path
 
-    from shared.images import load_image
+    from shared.common.input_images import load_image
 
 
     class Predictor(BaseRunner):

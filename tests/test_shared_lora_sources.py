@@ -14,8 +14,8 @@ import torch
 from cog import Secret
 from safetensors.torch import save
 
-from shared.lora_files import check_lora_file, unpack_trainer_archive
-from shared.lora_sources import (
+from shared.lora.files import check_lora_file, unpack_trainer_archive
+from shared.lora.sources import (
     LoraCache,
     LoraReference,
     LoraSettings,
@@ -514,12 +514,15 @@ PREDICTOR = """
 
     from cog import BaseRunner, Input, Secret
 
-    from shared.lora_sources import LoraCache, resolve_lora
+    import os
+
+    from shared.lora.cache import LoraSettings
+    from shared.lora.sources import LoraCache, resolve_lora
 
 
     class Predictor(BaseRunner):
         def setup(self):
-            self.cache = LoraCache()
+            self.cache = LoraCache(LoraSettings.from_env(os.environ))
 
         def run(
             self,
@@ -533,7 +536,7 @@ PREDICTOR = """
 
 @pytest.fixture(scope="module")
 def lora_server(web, tmp_path_factory):
-    from scripts.cog_server import CogServer
+    from scripts.harness.cog_server import CogServer
     from tests.throwaway_deployment import throwaway_deployment
 
     folder = throwaway_deployment(tmp_path_factory.mktemp("lora-deployment"), PREDICTOR)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.metrics import METRICS, record_metrics
-from shared.runtime import PredictionTimer
+from shared.common.metrics import METRICS, record_metrics
+from shared.common.runtime import PredictionTimer
 
 
 def test_known_metrics_are_recorded_as_their_kind():
@@ -14,7 +14,7 @@ def test_known_metrics_are_recorded_as_their_kind():
 
 
 def test_an_unknown_metric_is_refused_before_it_ships():
-    with pytest.raises(KeyError, match="'images_out' is not in shared.metrics.METRICS"):
+    with pytest.raises(KeyError, match="'images_out' is not in shared.common.metrics.METRICS"):
         record_metrics(lambda name, value: None, {"images_out": 1})
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import Gemma3ForConditionalGeneration
 
-from scripts.deployment_predictor import predictor_class
-from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS, LayerFilter
-from shared.pruning import PruneSettings, cubic_schedule, prune
-from shared.quantization import inner_tensors, quantize_int8_weight_only
+from scripts.harness.deployment_predictor import predictor_class
+from shared.optim.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS, LayerFilter
+from shared.optim.pruning import PruneSettings, cubic_schedule, prune
+from shared.optim.quantization import inner_tensors, quantize_int8_weight_only
 
 
 @pytest.fixture
@@ -94,12 +94,12 @@ def test_requests_never_change_the_model(tiny_gemma3, monkeypatch):
     monkeypatch.setenv("DEVICE", "cpu")
     predictor = predictor_class("gemma3")()
     predictor.setup()
-    before = fingerprint(predictor.generator.model)
+    before = fingerprint(predictor.service.generator.model)
     args = dict(image=None, system_prompt="", max_new_tokens=4, temperature=1.0, top_p=0.95, top_k=64)
     args["stop_sequences"] = ""
     for seed in range(3):
         assert "".join(predictor.run(prompt="Hi", seed=seed, **args)) is not None
-    after = fingerprint(predictor.generator.model)
+    after = fingerprint(predictor.service.generator.model)
     assert before.keys() == after.keys()
     for name in before:
         assert all(torch.equal(a, b) for a, b in zip(before[name], after[name], strict=True)), name

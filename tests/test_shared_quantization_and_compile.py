@@ -11,8 +11,8 @@ from hqq.backends.torchao import HQQLinearTorchWeightOnlynt4
 from hqq.core.quantize import BaseQuantizeConfig, HQQLinear
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from shared.compile import compiled_graph_count
-from shared.hqq_kernels import (
+from shared.common.compiled_graphs import compiled_graph_count
+from shared.optim.hqq_kernels import (
     DEQUANTIZE,
     TINYGEMM,
     SlowKernelError,
@@ -21,10 +21,10 @@ from shared.hqq_kernels import (
     layer_kernels,
     tinygemm_takes_uint8,
 )
-from shared.loading import load_causal_lm
-from shared.quantization import quantize_hqq, weight_bytes
-from shared.text_generation import ChatInputs, Sampling, TextGenerator
-from shared.text_settings import TextSettings
+from shared.optim.quantization import quantize_hqq, weight_bytes
+from shared.text.generator import ChatInputs, Sampling, TextGenerator, Usage
+from shared.text.loading import load_causal_lm
+from shared.text.settings import TextSettings
 
 CPU = torch.device("cpu")
 BUCKETS = TextSettings(max_context=256, quantize="hqq4", quantize_choices=("hqq4",), cache_buckets=(64,))
@@ -110,14 +110,14 @@ def test_torch_2_14_takes_the_cuda_uint8_layout(monkeypatch):
             None, quant_config=on_cuda.quant_config, device="cuda", del_orig=False, initialize=False, padding=False
         )
         with pytest.raises(RuntimeError, match="expected w to be uint8, got torch.int32"):
-            # If this stops raising, hqq fixed its version check and shared/hqq_kernels.py may go.
+            # If this stops raising, hqq fixed its version check and shared/optim/hqq_kernels.py may go.
             hqq_own.initialize_with_hqq_quants(on_cuda.W_q, on_cuda.meta)
 
 
 def test_a_layer_left_on_the_slow_forward_fails_setup_or_warns(tiny_smollm3, caplog):
     model, _ = load_causal_lm(tiny_smollm3, torch.bfloat16, CPU)
     # Groups of 128 can't run on the kernel for the 64-input layers (q/k/v, gate/up): those stay on HQQ.
-    with caplog.at_level(logging.WARNING, logger="shared.hqq_kernels"):
+    with caplog.at_level(logging.WARNING, logger="shared.optim.hqq_kernels"):
         model = quantize_hqq(model, CPU, group_size=128, require_fast_kernel=False)
     kernels = layer_kernels(model)
     assert kernels["model.layers.0.self_attn.q_proj"] == DEQUANTIZE
@@ -154,7 +154,7 @@ def test_compile_config_is_set_on_the_generation_thread(quantized):
     settings = TextSettings(max_context=112, quantize="hqq4", quantize_choices=("hqq4",), cache_buckets=lengths)
     many_buckets = TextGenerator(model, tokenizer, CPU, settings)
     assert len(many_buckets.caches.lengths) == 6
-    assert many_buckets.on_generation_thread(lambda: torch._dynamo.config.recompile_limit) == 12
+    assert many_buckets.on_generation_thread(lambda: torch._dynamo.config.recompile_limit) >= 12
 
 
 def test_a_second_request_of_a_bucket_does_no_compile_work(generator):
@@ -176,24 +176,26 @@ def prompt(generator, tokens: int) -> ChatInputs:
 
 
 def test_requests_take_the_smallest_bucket_and_never_recompile(generator):
+    last = Usage()
+
     def answer(tokens: int, sampling: Sampling) -> str:
-        return "".join(generator.stream(prompt(generator, tokens), sampling))
+        return "".join(generator.stream(prompt(generator, tokens), sampling, last))
 
     graphs = compiled_graph_count()
     torch.compiler.set_stance("fail_on_recompile")
     try:
         short = answer(10, Sampling(20, 0.0))
-        assert generator.last_cache_length == 64
+        assert last.cache_length == 64
         answer(40, Sampling(24, 1.3, top_p=0.8, top_k=20))
-        assert generator.last_cache_length == 64  # 40 + 24 = 64 fits exactly
+        assert last.cache_length == 64  # 40 + 24 = 64 fits exactly
         longer = answer(10, Sampling(120, 0.0))
-        assert generator.last_cache_length == 256
+        assert last.cache_length == 256
         answer(200, Sampling(56, 0.7))
-        assert generator.last_cache_length == 256
+        assert last.cache_length == 256
         again = answer(10, Sampling(20, 0.0))
     finally:
         torch.compiler.set_stance("default")
     assert compiled_graph_count() == graphs
     assert short == again
     assert longer.startswith(short), "the same greedy answer from either bucket"
-    assert generator.last_output_tokens == 20
+    assert last.output_tokens == 20

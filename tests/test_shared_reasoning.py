@@ -1,6 +1,6 @@
 import pytest
 
-from shared.reasoning import ANSWER, REASONING, ReasoningSplitter, visible_text
+from shared.text.reasoning import ANSWER, REASONING, ReasoningSplitter, visible_text
 
 TRACE = "<think>Let me add 2 and 2. That is 4.</think>\n\nThe answer is **4**."
 

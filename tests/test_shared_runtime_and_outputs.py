@@ -2,8 +2,9 @@ import logging
 
 import torch
 
-from shared.outputs import save_text
-from shared.runtime import PredictionTimer, seed_everything
+from shared.common.outputs import save_text
+from shared.common.runtime import PredictionTimer, seed_everything
+from shared.common.settings import RuntimeSettings
 
 
 def test_same_seed_same_numbers():
@@ -30,8 +31,7 @@ def test_timer_reports_tokens_per_second_and_memory():
 
 
 def test_text_is_saved_only_when_output_dir_is_set(tmp_path, monkeypatch):
-    monkeypatch.delenv("OUTPUT_DIR", raising=False)
-    assert save_text("hi", "x") is None
-    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "out"))
-    first, second = save_text("héllo", "model"), save_text("again", "model")
+    assert save_text("hi", "x", RuntimeSettings.from_env({}).output_dir) is None
+    directory = RuntimeSettings.from_env({"OUTPUT_DIR": str(tmp_path / "out")}).output_dir
+    first, second = save_text("héllo", "model", directory), save_text("again", "model", directory)
     assert first.read_text(encoding="utf-8") == "héllo" and first != second

@@ -1,10 +1,11 @@
+import os
 import re
 
 import pytest
 import torch
 from PIL import Image
 
-from scripts.tiny_models.safety_checker import (
+from scripts.harness.tiny_models.safety_checker import (
     BLUE,
     CONCEPT_THRESHOLD,
     GREEN,
@@ -12,7 +13,8 @@ from scripts.tiny_models.safety_checker import (
     build_tiny_nsfw_classifier,
     build_tiny_safety_checker,
 )
-from shared.safety_checker import (
+from shared.common.settings import RuntimeSettings
+from shared.flux.safety_checker import (
     NSFW_CLASSIFIER,
     SAFETY_CHECKER,
     AllImagesFlaggedError,
@@ -43,7 +45,7 @@ def load(monkeypatch, checker_dir: str, classifier_dir: str) -> SafetyChecker:
     """Through the production loader: the local directories named by the env vars of the model sources."""
     monkeypatch.setenv(SAFETY_CHECKER.local_dir_env, checker_dir)
     monkeypatch.setenv(NSFW_CLASSIFIER.local_dir_env, classifier_dir)
-    return SafetyChecker.load(CPU)
+    return SafetyChecker.load(CPU, runtime=RuntimeSettings.from_env(os.environ))
 
 
 @pytest.fixture

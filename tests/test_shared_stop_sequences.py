@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from shared.stop_sequences import (
+from shared.text.stop_sequences import (
     MAX_STOP_SEQUENCE_CHARS,
     MAX_STOP_SEQUENCES,
     StopSequenceFilter,
@@ -157,11 +157,11 @@ def test_closing_the_filter_closes_the_upstream():
 def looping_generator(tmp_path_factory):
     """The scripted tiny SmolLM3, loaded through the production loader, rewired so its answer repeats
     ("...Paris.The capital...") and greedy decoding runs until max_new_tokens: only a stop can end it early."""
-    from scripts.tiny_models.scripted import chain, script_next_tokens
-    from scripts.tiny_models.smollm3 import SCRIPT_ANSWER, build_tiny_smollm3
-    from shared.loading import load_causal_lm
-    from shared.text_generation import TextGenerator
-    from shared.text_settings import TextSettings
+    from scripts.harness.tiny_models.scripted import chain, script_next_tokens
+    from scripts.harness.tiny_models.smollm3 import SCRIPT_ANSWER, build_tiny_smollm3
+    from shared.text.generator import TextGenerator
+    from shared.text.loading import load_causal_lm
+    from shared.text.settings import TextSettings
 
     path = build_tiny_smollm3(tmp_path_factory.mktemp("tiny-smollm3-scripted"), scripted=True)
     model, tokenizer = load_causal_lm(path, torch.float32, torch.device("cpu"))
@@ -173,20 +173,21 @@ def looping_generator(tmp_path_factory):
 
 
 def test_generation_stops_early_at_a_stop_sequence(looping_generator):
-    from shared.text_generation import Sampling, chat_messages
+    from shared.text.generator import Sampling, Usage, chat_messages
 
     generator = looping_generator
+    usage = Usage()
     prompt = generator.encode_chat(chat_messages("Capital?"), enable_thinking=False)
     sampling = Sampling(max_new_tokens=200, temperature=0)
 
-    full = "".join(generator.stream(prompt, sampling))
+    full = "".join(generator.stream(prompt, sampling, usage))
     assert full.startswith("The capital of France is Paris.The capital of France is Paris.")
-    assert generator.last_output_tokens == 200
+    assert usage.output_tokens == 200
 
     shown = ""
-    for text in stop_at(generator.stream(prompt, sampling), parse_stop_sequences("Paris")):
+    for text in stop_at(generator.stream(prompt, sampling, usage), parse_stop_sequences("Paris")):
         shown += text
         assert "The capital of France is ".startswith(shown)
     assert shown == "The capital of France is "
     # "Paris" is the 6th token; the worker may finish a step or two before it sees the stop.
-    assert generator.last_output_tokens < 100, generator.last_output_tokens
+    assert usage.output_tokens < 100, usage.output_tokens

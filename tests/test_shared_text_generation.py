@@ -2,14 +2,14 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from shared.text_generation import (
+from shared.text.generator import (
     ContextTooLongError,
     IncrementalDetokenizer,
     Sampling,
     TextGenerator,
     chat_messages,
 )
-from shared.text_settings import TextSettings
+from shared.text.settings import TextSettings
 
 EAGER_100 = TextSettings(max_context=100, compile=False)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.text_settings import DEFAULT_CACHE_BUCKETS, TextSettings
+from shared.text.settings import DEFAULT_CACHE_BUCKETS, TextSettings
 
 SMOLLM3 = TextSettings(max_context=20480, quantize="hqq4", quantize_choices=("hqq4", "none"))
 

@@ -326,7 +326,7 @@ def test_dockerignore_keeps_cog_run_outputs_out_of_the_image_and_nothing_else(na
         assert dockerignored(output, patterns), output
     committed = subprocess.run(["git", "ls-files", "."], cwd=DEPLOYMENTS / name, capture_output=True, text=True,
                                check=True).stdout.split()
-    needed = [*committed, "shared/runtime.py", "shared/image_outputs.py", "weights/model.safetensors"]
+    needed = [*committed, "shared/common/runtime.py", "shared/flux/image_outputs.py", "weights/model.safetensors"]
     assert not [path for path in needed if dockerignored(path, patterns)]
 
 
@@ -387,5 +387,5 @@ def test_make_smoke_builds_then_smokes_through_cog_run(standin_path, tmp_path, m
     assert all(Path(call["cwd"]).is_relative_to(scratch) for call in calls[1:])
     # The only new thing in the build context is the staged shared/, which the image needs and git ignores.
     assert listing(deployment) - before == {"shared", *(f"shared/{p}" for p in listing(deployment / "shared"))}
-    ignored = subprocess.run(["git", "check-ignore", "-q", "deployments/smollm3/shared/runtime.py"], cwd=REPO)
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deployments/smollm3/shared/common/runtime.py"], cwd=REPO)
     assert ignored.returncode == 0

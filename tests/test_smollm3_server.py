@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from scripts.cog_server import CogServer
+from scripts.harness.cog_server import CogServer
 from tests.cog_client import output_text
 
 MAX_CONTEXT = 1024  # the tiny model's longest static cache; the chat template alone is ~400 tokens here

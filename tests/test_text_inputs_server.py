@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from scripts.cog_server import CogServer
-from shared.inputs import PROMPT_MAX_CHARS
+from scripts.harness.cog_server import CogServer
+from shared.common.inputs import PROMPT_MAX_CHARS
 from tests.cog_client import output_text
 
 GREEDY = {"prompt": "What is the capital of France?", "max_new_tokens": 40, "temperature": 0}
@@ -86,7 +86,7 @@ def test_an_eight_megabyte_prompt_is_refused_by_cog_at_once_and_the_next_request
 
 
 def test_a_prompt_at_the_schema_bound_passes_it_and_is_refused_for_the_context_window(server):
-    """The schema allows what the model's whole trained context could hold (shared/inputs.py); the deployment's
+    """The schema allows what the model's whole trained context could hold (shared/common/inputs.py); the deployment's
     MAX_CONTEXT_TOKENS is checked after it, and the error names the prompt."""
     prompt = "x" * PROMPT_MAX_CHARS["phi4-reasoning"]
     result = server.predict(**{**GREEDY, "prompt": prompt})

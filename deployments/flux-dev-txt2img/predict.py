@@ -4,12 +4,11 @@ import os
 
 from cog import BaseRunner, Input, Path, Secret
 
-from shared.flux import FLUX_DEV
-from shared.flux_runner import FluxRequest, FluxRunner
-from shared.flux_settings import FluxSettings
-from shared.flux_sizes import image_size
-from shared.safety_checker import NSFW_CLASSIFIER, SAFETY_CHECKER
-from shared.serving import require_text
+from shared.flux.engine import FLUX_DEV
+from shared.flux.runner import FluxRequest, FluxRunner
+from shared.flux.safety_checker import NSFW_CLASSIFIER, SAFETY_CHECKER
+from shared.flux.settings import FluxSettings
+from shared.flux.sizes import image_size
 
 WEIGHTS = (FLUX_DEV, SAFETY_CHECKER, NSFW_CLASSIFIER)  # what `make weights-flux-dev-txt2img` bakes into the image
 
@@ -85,7 +84,6 @@ class Predictor(BaseRunner):
         ),
         disable_safety_checker: bool = Input(description="Return images without running the safety checker on them.", default=False),
     ) -> list[Path]:
-        require_text("prompt", prompt)
         request = FluxRequest(
             prompt=prompt, style=style, size=image_size(aspect_ratio, width, height),
             num_outputs=num_outputs, steps=num_inference_steps, guidance=guidance, seed=seed,

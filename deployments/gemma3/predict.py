@@ -9,41 +9,46 @@ import os
 import torch
 from cog import BaseRunner, ConcatenateIterator, Input, Path, streaming
 
-from shared.images import load_image
-from shared.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
-from shared.loading import load_image_text_model
-from shared.model_source import ModelSource
-from shared.pruning import PruneSettings, prune
-from shared.quantization import quantize_int8_weight_only
-from shared.runtime import begin_setup, seed_everything
-from shared.serving import require_text, stream_text
-from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator, chat_messages
-from shared.text_settings import TextSettings
+from shared.common.model_source import ModelSource
+from shared.optim.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
+from shared.optim.pruning import PruneSettings, prune
+from shared.optim.quantization import quantize_int8_weight_only
+from shared.text.loading import load_image_text_model
+from shared.text.service import TextModel, TextRequest, TextService
+from shared.text.settings import TextSettings
 
-GEMMA3 = ModelSource(
-    repo_id="google/gemma-3-4b-it",
-    revision=os.environ.get("GEMMA3_REVISION", "093f9f388b31de276ce2de164bdc2081324b9767"),
-    local_dir_env="GEMMA3_MODEL_DIR",
-    gated=True,
+
+class Gemma3(TextModel):
+    def load(self, weights, device, settings):
+        model, processor = load_image_text_model(weights, torch.bfloat16, device)
+        return model, processor, settings
+
+    def optimize(self, model, device, settings):
+        prune(model, DECODER_PRUNABLE, PruneSettings.from_env(os.environ))
+        if settings.quantize == "int8":
+            quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
+        # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
+        return model
+
+
+MODEL = Gemma3(
+    name="gemma3",
+    source=ModelSource(
+        repo_id="google/gemma-3-4b-it",
+        revision="093f9f388b31de276ce2de164bdc2081324b9767",
+        revision_env="GEMMA3_REVISION",
+        local_dir_env="GEMMA3_MODEL_DIR",
+        gated=True,
+    ),
+    # Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text/settings.py).
+    defaults=TextSettings(max_context=16384, quantize="int8", quantize_choices=("int8", "none")),
 )
-WEIGHTS = (GEMMA3,)  # what `make weights-gemma3` bakes into the image
-# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
-DEFAULTS = TextSettings(max_context=16384, quantize="int8", quantize_choices=("int8", "none"))
+WEIGHTS = (MODEL.source,)  # what `make weights-gemma3` bakes into the image
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        pruning = PruneSettings.from_env(os.environ)
-        device, token = begin_setup()
-        settings = TextSettings.from_env(os.environ, DEFAULTS)
-        model, processor = load_image_text_model(GEMMA3.resolve(token), torch.bfloat16, device)
-        prune(model, DECODER_PRUNABLE, pruning)
-        if settings.quantize == "int8":
-            quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
-        # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
-        self.generator = TextGenerator(model, processor, device, settings)
-        self.generator.warm_up()
+        self.service = TextService.start(MODEL)
 
     @streaming
     def run(
@@ -92,10 +97,8 @@ class Predictor(BaseRunner):
             le=2147483647,
         ),
     ) -> ConcatenateIterator[str]:
-        require_text("prompt", prompt)
-        stops = parse_stop_sequences(stop_sequences)
-        picture = load_image(image, "image") if image else None
-        seed_everything(seed)
-        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt, picture))
-        sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(self.generator, chat, sampling, self.record_metric, "gemma3", stops)
+        request = TextRequest(
+            prompt=prompt, system_prompt=system_prompt, image=image, max_new_tokens=max_new_tokens,
+            temperature=temperature, top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed,
+        )
+        yield from self.service.stream(request, self.record_metric)

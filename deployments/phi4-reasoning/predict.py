@@ -1,47 +1,50 @@
 """Phi-4-reasoning-plus in 4-bit through Unsloth (CUDA), reasoning trace streamed or hidden."""
 
-from shared.unsloth_first import UNSLOTH  # noqa: F401, I001  (Unsloth must be imported before transformers)
+from shared.text.unsloth_first import UNSLOTH  # noqa: F401, I001  (Unsloth must be imported before transformers)
 
 # isort: split
-import os
 from dataclasses import replace
 
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
-from shared.loading import load_4bit_causal_lm
-from shared.model_source import ModelSource
-from shared.reasoning import visible_text
-from shared.runtime import begin_setup, seed_everything
-from shared.serving import require_text, stream_text
-from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator, chat_messages
-from shared.text_settings import TextSettings
+from shared.common.model_source import ModelSource
+from shared.text.loading import load_4bit_causal_lm
+from shared.text.service import TextModel, TextRequest, TextService
+from shared.text.settings import TextSettings
 
-PHI4 = ModelSource(
-    # Unsloth's dynamic 4-bit checkpoint: ~9 GB to download instead of ~29 GB in bf16.
-    repo_id="unsloth/Phi-4-reasoning-plus-unsloth-bnb-4bit",
-    # No commit of this repo could be established offline (README): "main" until one is pinned.
-    revision=os.environ.get("PHI4_REVISION", "main"),
-    local_dir_env="PHI4_MODEL_DIR",
+
+class Phi4Reasoning(TextModel):
+    def load(self, weights, device, settings):
+        model, tokenizer, backend = load_4bit_causal_lm(weights, device, settings.max_context)
+        if backend == "unsloth":  # its for_inference() decode is its own fast path, with its own KV cache
+            settings = replace(settings, compile=False)
+        return model, tokenizer, settings
+
+
+MODEL = Phi4Reasoning(
+    name="phi4",
+    source=ModelSource(
+        # Unsloth's dynamic 4-bit checkpoint: ~9 GB to download instead of ~29 GB in bf16.
+        repo_id="unsloth/Phi-4-reasoning-plus-unsloth-bnb-4bit",
+        # No commit of this repo could be established offline (README): "main" until one is pinned.
+        revision="main",
+        revision_env="PHI4_REVISION",
+        local_dir_env="PHI4_MODEL_DIR",
+    ),
+    # Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text/settings.py).
+    # The checkpoint is stored in 4-bit: NF4 is the only quantization.
+    defaults=TextSettings(max_context=32768 + 4096, quantize="nf4", quantize_choices=("nf4",)),
+    keep_tokens=("<think>", "</think>"),
+    # Phi-4's template always sends its fixed reasoning system prompt: ours joins the user turn.
+    system_in_user_turn=True,
+    reasoning=True,
 )
-WEIGHTS = (PHI4,)  # what `make weights-phi4-reasoning` bakes into the image
-# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
-# The checkpoint is stored in 4-bit: NF4 is the only quantization.
-DEFAULTS = TextSettings(max_context=32768 + 4096, quantize="nf4", quantize_choices=("nf4",))
+WEIGHTS = (MODEL.source,)  # what `make weights-phi4-reasoning` bakes into the image
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        device, token = begin_setup()
-        settings = TextSettings.from_env(os.environ, DEFAULTS)
-        model, tokenizer, self.backend = load_4bit_causal_lm(PHI4.resolve(token), device, settings.max_context)
-        if self.backend == "unsloth":  # its for_inference() decode is its own fast path, with its own KV cache
-            settings = replace(settings, compile=False)
-        # Phi-4's template always sends its fixed reasoning system prompt: ours joins the user turn.
-        self.generator = TextGenerator(
-            model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"), system_in_user_turn=True
-        )
-        self.generator.warm_up()
+        self.service = TextService.start(MODEL)
 
     @streaming
     def run(
@@ -93,12 +96,8 @@ class Predictor(BaseRunner):
             default=True,
         ),
     ) -> ConcatenateIterator[str]:
-        require_text("prompt", prompt)
-        stops = parse_stop_sequences(stop_sequences)
-        seed_everything(seed)
-        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt))
-        sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(
-            self.generator, chat, sampling, self.record_metric, "phi4", stops,
-            shape=lambda raw: visible_text(raw, show_reasoning),
+        request = TextRequest(
+            prompt=prompt, system_prompt=system_prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+            top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed, show_reasoning=show_reasoning,
         )
+        yield from self.service.stream(request, self.record_metric)

@@ -1,39 +1,38 @@
 """SmolLM3-3B, 4-bit HQQ (Pruna) with a compiled decode step, streaming text in think / no_think modes."""
 
-import os
-
-import torch
 from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
-from shared.loading import load_causal_lm
-from shared.model_source import ModelSource
-from shared.quantization import quantize_hqq
-from shared.runtime import begin_setup, seed_everything
-from shared.serving import require_text, stream_text
-from shared.stop_sequences import parse_stop_sequences
-from shared.text_generation import Sampling, TextGenerator, chat_messages
-from shared.text_settings import TextSettings
+from shared.common.model_source import ModelSource
+from shared.optim.quantization import quantize_hqq
+from shared.text.service import TextModel, TextRequest, TextService
+from shared.text.settings import TextSettings
 
-SMOLLM3 = ModelSource(
-    repo_id="HuggingFaceTB/SmolLM3-3B",
-    revision="a07cc9a04f16550a088caea529712d1d335b0ac1",
-    local_dir_env="SMOLLM3_MODEL_DIR",
-    allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
+
+class SmolLM3(TextModel):
+    def optimize(self, model, device, settings):
+        if settings.quantize == "hqq4":
+            return quantize_hqq(model, device, require_fast_kernel=settings.hqq_fast_kernel == "require")
+        return model
+
+
+MODEL = SmolLM3(
+    name="smollm3",
+    source=ModelSource(
+        repo_id="HuggingFaceTB/SmolLM3-3B",
+        revision="a07cc9a04f16550a088caea529712d1d335b0ac1",
+        local_dir_env="SMOLLM3_MODEL_DIR",
+        allow_patterns=("*.json", "*.safetensors", "*.jinja", "*.txt"),
+    ),
+    # Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text/settings.py).
+    defaults=TextSettings(max_context=20480, quantize="hqq4", quantize_choices=("hqq4", "none")),
+    keep_tokens=("<think>", "</think>"),
 )
-WEIGHTS = (SMOLLM3,)  # what `make weights-smollm3` bakes into the image
-# Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text_settings.py).
-DEFAULTS = TextSettings(max_context=20480, quantize="hqq4", quantize_choices=("hqq4", "none"))
+WEIGHTS = (MODEL.source,)  # what `make weights-smollm3` bakes into the image
 
 
 class Predictor(BaseRunner):
     def setup(self) -> None:
-        device, token = begin_setup()
-        settings = TextSettings.from_env(os.environ, DEFAULTS)
-        model, tokenizer = load_causal_lm(SMOLLM3.resolve(token), torch.bfloat16, device)
-        if settings.quantize == "hqq4":
-            model = quantize_hqq(model, device, require_fast_kernel=settings.hqq_fast_kernel == "require")
-        self.generator = TextGenerator(model, tokenizer, device, settings, keep_tokens=("<think>", "</think>"))
-        self.generator.warm_up()
+        self.service = TextService.start(MODEL)
 
     @streaming
     def run(
@@ -86,9 +85,9 @@ class Predictor(BaseRunner):
             le=2147483647,
         ),
     ) -> ConcatenateIterator[str]:
-        require_text("prompt", prompt)
-        stops = parse_stop_sequences(stop_sequences)
-        seed_everything(seed)
-        chat = self.generator.encode_chat(chat_messages(prompt, system_prompt), enable_thinking=mode == "think")
-        sampling = Sampling(max_new_tokens, temperature, top_p, top_k)
-        yield from stream_text(self.generator, chat, sampling, self.record_metric, "smollm3", stops)
+        request = TextRequest(
+            prompt=prompt, system_prompt=system_prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+            top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed,
+            template={"enable_thinking": mode == "think"},
+        )
+        yield from self.service.stream(request, self.record_metric)

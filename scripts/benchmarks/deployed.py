@@ -1,28 +1,36 @@
 """How each deployment configures its model or engine, reproduced for the benchmarks and the GPU check.
 
-One small function per deployment choice, reading the deployment's own settings (its predict.py `DEFAULTS`,
-`shared.flux_settings`) so that when a deployment changes, the measuring code doesn't have to.
+One small function per deployment choice, calling the deployment's own declaration (its predict.py `MODEL`:
+defaults and `optimize`, see `shared.text.service.TextModel`; `shared.flux.settings`) so that when a deployment
+changes, the measuring code doesn't have to.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from shared.compile import CacheBuckets
-from shared.layer_filter import LANGUAGE_MODEL_LINEARS, LayerFilter
-from shared.quantization import quantize_hqq, quantize_int8_weight_only
-from shared.text_settings import TextSettings
+from shared.optim.layer_filter import LANGUAGE_MODEL_LINEARS, LayerFilter
+from shared.optim.quantization import quantize_int8_weight_only
+from shared.text.kv_cache import CacheBuckets
+from shared.text.service import TextModel
+from shared.text.settings import TextSettings
 
 # Every linear layer of a text-only decoder but the head and embeddings (the real-size Gemma-3 is text-only:
 # its layers are `model.layers.*`, not `model.language_model.layers.*`).
 TEXT_DECODER_LINEARS = LayerFilter(include=(r"layers\.",), exclude=(r"lm_head", r"embed"))
 
 
-def text_settings(deployment: str) -> TextSettings:
-    """The deployment's defaults (context length, cache buckets, quantization), from its predict.py."""
-    from scripts.deployment_predictor import predictor_module
+def text_model(deployment: str) -> TextModel:
+    """The deployment's declaration, from its predict.py."""
+    from scripts.harness.deployment_predictor import predictor_module
 
-    return predictor_module(deployment).DEFAULTS
+    return predictor_module(deployment).MODEL
+
+
+def text_settings(deployment: str) -> TextSettings:
+    """The deployment's defaults (context length, cache buckets, quantization)."""
+    return text_model(deployment).defaults
 
 
 def cache_buckets(model, deployment: str, device: torch.device) -> CacheBuckets:
@@ -37,9 +45,10 @@ def smollm3_optimized(model, device: torch.device):
     """SmolLM3 as deployed: HQQ 4-bit through Pruna on the int4 kernel, the compiled decode step. Layers left
     on HQQ's slow forward are counted rather than fatal, so a GPU run still measures (the deployment refuses to
     start instead; the functional stage shows that)."""
-    from shared.hqq_kernels import layer_kernels
+    from shared.optim.hqq_kernels import layer_kernels
 
-    model = quantize_hqq(model, device, require_fast_kernel=False)
+    settings = replace(text_settings("smollm3"), hqq_fast_kernel="warn")
+    model = text_model("smollm3").optimize(model, device, settings)
     kernels = list(layer_kernels(model).values())
     notes = {"kernels": {kernel: kernels.count(kernel) for kernel in sorted(set(kernels))}}
     return model, cache_buckets(model, "smollm3", device), notes
@@ -59,7 +68,7 @@ def gemma3_optimized(model, device: torch.device):
 def phi4_4bit(checkpoint: Path, device: torch.device):
     """Phi-4 as deployed: 4-bit through Unsloth on CUDA where it imports (its own decode, not compiled), else
     transformers + bitsandbytes NF4 with the compiled decode step. Returns (model, caches or None, backend)."""
-    from shared.loading import load_4bit_causal_lm
+    from shared.text.loading import load_4bit_causal_lm
 
     settings = text_settings("phi4-reasoning")
     model, _, backend = load_4bit_causal_lm(checkpoint, device, settings.max_context)
@@ -69,8 +78,8 @@ def phi4_4bit(checkpoint: Path, device: torch.device):
 
 def flux_quantizations(device: torch.device) -> tuple[str, ...]:
     """The FLUX quantizations the engine runs on this device, the one `auto` picks first."""
-    from shared.flux_hardware import choose_quantization, probe
-    from shared.flux_settings import QUANTIZATIONS
+    from shared.flux.hardware import choose_quantization, probe
+    from shared.flux.settings import QUANTIZATIONS
 
     accelerator = probe(device)
     runnable = []
@@ -94,9 +103,9 @@ def functional_flux_quantizations(device: torch.device) -> tuple[str, ...]:
 def flux_engine(device: torch.device, model_dir: Path, quantize: str, warmup_size: int, max_lora_rank: int):
     """The FLUX deployments' engine on `model_dir` as their setup() leaves it: quantized, LoRA slots ready,
     compiled in place, warmed up at `warmup_size`."""
-    from shared.flux import FluxEngine
-    from shared.flux_settings import FluxSettings
-    from shared.lora_cache import LoraSettings
+    from shared.flux.engine import FluxEngine
+    from shared.flux.settings import FluxSettings
+    from shared.lora.cache import LoraSettings
 
     settings = FluxSettings(quantize=quantize, warmup_size=warmup_size, lora=LoraSettings(max_rank=max_lora_rank))
     engine = FluxEngine(settings, device)
@@ -107,7 +116,7 @@ def flux_engine(device: torch.device, model_dir: Path, quantize: str, warmup_siz
 
 def use_lora(engine, path: Path | None, scale: float = 1.0) -> None:
     """Hot-swap `path` into the engine's first LoRA slot (None empties it), as a request naming it does."""
-    from shared.flux import LoraChoice
+    from shared.flux.engine import LoraChoice
 
     choice = LoraChoice(path.stem, scale, path) if path is not None else LoraChoice()
     engine.use_loras({"lora_weights": choice})

@@ -16,7 +16,7 @@ import torch
 
 from scripts.benchmarks import deployed
 from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, seconds
-from shared.flux import ImageRequest
+from shared.flux.engine import ImageRequest
 
 CONTROLS = ("bf16 eager", "bf16 + compile")
 PROMPT = "a lighthouse at dawn, volumetric light, 35mm photograph"
@@ -117,7 +117,7 @@ def random_loras(transformer_config: dict, out_dir: Path, ranks: tuple[int, int]
     from diffusers import FluxTransformer2DModel
     from safetensors.torch import save_file
 
-    from scripts.tiny_models.flux_loras import random_lora
+    from scripts.harness.tiny_models.flux_loras import random_lora
 
     config = {k: v for k, v in transformer_config.items() if not k.startswith("_")}
     with torch.device("meta"):

@@ -3,7 +3,7 @@
 Variants per model: bf16 eager (transformers' defaults), bf16 with the deployment's compiled decode step (the
 control that separates what compilation does from what quantization does), and the optimized path as
 deployed. Each is measured at several context lengths, each request on the static cache the deployment would
-pick for it (`shared.compile.CacheBuckets`).
+pick for it (`shared.text.kv_cache.CacheBuckets`).
 
 Timing: greedy `generate` with end-of-sequence suppressed (every run decodes the same number of tokens) and a
 streamer that stamps each token as it reaches the host, as a streaming deployment sees it. Prefill is the
@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from scripts.benchmarks import deployed
 from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, reset_peak_memory, sync
-from shared.quantization import weight_bytes
+from shared.optim.quantization import weight_bytes
 
 # Peak HBM bandwidth (bytes/s). Batch-1 decoding reads every weight (and the KV cache it attends over) once
 # per token, so bandwidth over those bytes bounds tokens/s from above.
@@ -41,7 +41,7 @@ class TextModel:
 @dataclass
 class Prepared:
     model: torch.nn.Module
-    caches: object | None  # the static KV caches (shared.compile.CacheBuckets) when the decode step is compiled
+    caches: object | None  # the static KV caches (shared.text.kv_cache.CacheBuckets) when the decode step is compiled
     notes: dict = field(default_factory=dict)
     name: str | None = None  # the variant's name once known (which backend a loader chose)
 

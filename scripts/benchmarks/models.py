@@ -11,8 +11,9 @@ import torch
 from scripts.benchmarks import real_size
 from scripts.benchmarks.flux import ImageSize
 from scripts.benchmarks.llm import TextModel
+from scripts.registry import DEPLOYMENTS, TINY_MODELS
 
-NAMES = {"smollm3": "SmolLM3-3B", "gemma3": "Gemma-3-4B", "phi4-reasoning": "Phi-4 14B"}
+NAMES = {name: deployment.model for name, deployment in DEPLOYMENTS.items() if deployment.kind == "text"}
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,11 @@ SMOKE = Profile("smoke", contexts=(32,), new_tokens=4, runs=1, image=ImageSize(6
                 max_lora_rank=8)
 PROFILES = {p.name: p for p in (REAL, TINY, SMOKE)}
 
-TINY_BUILDERS = {
-    "smollm3": ("scripts.tiny_models.smollm3", "build_tiny_smollm3", {}),
-    "gemma3": ("scripts.tiny_models.gemma3", "build_tiny_gemma3", {}),
-    "phi4-reasoning": ("scripts.tiny_models.phi4", "build_tiny_phi4", {"scripted": True}),
-    "flux": ("scripts.tiny_models.flux", "build_tiny_flux", {}),
-}
-
-
 def tiny_model(name: str, root: Path) -> Path:
     """`root/<name>`, built on first use (a folder already there is used as is: tests link their fixtures)."""
-    import importlib
-
     directory = root / name
     if not directory.exists():
-        module, function, kwargs = TINY_BUILDERS[name]
-        getattr(importlib.import_module(module), function)(directory, **kwargs)
+        TINY_MODELS[name].build(directory)
     return directory
 
 

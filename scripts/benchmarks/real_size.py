@@ -1,5 +1,5 @@
 """Real-size architectures from the models' published configs, with random weights (speed doesn't depend on
-the weight values, and nothing has to be downloaded). Used by `scripts.benchmark --gpu`."""
+the weight values, and nothing has to be downloaded). Used by `scripts.benchmarks --gpu`."""
 
 import torch
 
@@ -76,7 +76,7 @@ def save_flux_dev(out_dir, device: torch.device):
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from scripts.tiny_models.flux import clip_tokenizer, t5_tokenizer
+    from scripts.harness.tiny_models.flux import clip_tokenizer, t5_tokenizer
 
     vae = AutoencoderKL(  # FLUX.1-dev vae/config.json
         in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from shared.compile import compiled_graph_count
-from shared.runtime import peak_memory_mb, reset_peak_memory
+from shared.common.compiled_graphs import compiled_graph_count
+from shared.common.runtime import peak_memory_mb, reset_peak_memory
 
 
 @dataclass(frozen=True)

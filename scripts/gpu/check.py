@@ -116,7 +116,7 @@ def run_in_process(stage: Stage, args: argparse.Namespace) -> bool:
     from scripts.benchmarks.models import PROFILES
     from scripts.gpu.context import StageContext
     from scripts.gpu.workdir import Workdir
-    from shared.runtime import configure_logging
+    from shared.common.runtime import configure_logging
 
     configure_logging()
     if args.device == "cuda" and stage.writes_json and not torch.cuda.is_available():  # the report runs anywhere

@@ -18,18 +18,18 @@ import sys
 
 import torch
 
-from scripts.cog_server import REPO
 from scripts.gpu.context import StageContext
 from scripts.gpu.package_sets import pythonpath
 from scripts.gpu.processes import run_captured
+from scripts.harness.cog_server import REPO
 
 LIBRARIES = ("torch", "torchvision", "triton", "transformers", "tokenizers", "accelerate", "peft", "diffusers",
              "torchao", "bitsandbytes", "hqq", "pruna", "unsloth", "unsloth_zoo", "trl", "datasets", "safetensors",
              "huggingface_hub", "cog", "coglet", "numpy", "pillow")
-MODULES = ("shared.flux", "shared.lora", "shared.quantization", "shared.compile", "shared.loading",
-           "shared.text_generation", "shared.pruning", "bitsandbytes", "torchao.quantization", "hqq.core.quantize",
+MODULES = ("shared.flux.engine", "shared.lora.slots", "shared.optim.quantization", "shared.text.kv_cache",
+           "shared.text.loading", "shared.text.generator", "shared.optim.pruning", "bitsandbytes", "torchao.quantization", "hqq.core.quantize",
            "pruna", "diffusers", "cog.server.http")
-UNSLOTH_PROBE = ("import shared.unsloth_first as u; "
+UNSLOTH_PROBE = ("import shared.text.unsloth_first as u; "
                  "print('imported' if u.UNSLOTH is not None else 'not used: ' + u.UNSLOTH_UNAVAILABLE)")
 PROBE_TIMEOUT_S = 150  # Unsloth's import takes ~20-30 s on the H200 machine; more is a hang
 
@@ -102,11 +102,11 @@ def phi4_packages(device: torch.device) -> dict:
 def hqq_kernel_path(context: StageContext) -> dict:
     """Quantize the tiny SmolLM3 as the deployment does and count which forward its 4-bit layers run."""
     from scripts.benchmarks import deployed
-    from shared.loading import load_causal_lm
+    from shared.text.loading import load_causal_lm
 
     model, _ = load_causal_lm(context.work.tiny("smollm3"), torch.bfloat16, context.device)
     _, _, notes = deployed.smollm3_optimized(model, context.device)
-    # hqq 0.2.7's own check, which shared.hqq_kernels works around: `float(torch.__version__[:3]) >= 2.5`.
+    # hqq 0.2.7's own check, which shared.optim.hqq_kernels works around: `float(torch.__version__[:3]) >= 2.5`.
     return {**notes, "hqq_own_version_check_reads": torch.__version__[:3]}
 
 

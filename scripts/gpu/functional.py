@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.benchmarks import deployed
-from scripts.cog_server import DEPLOYMENTS, REPO, CogServer
 from scripts.gpu.context import StageContext
+from scripts.harness.cog_server import DEPLOYMENTS, REPO, CogServer
 
 # Setup lines worth keeping: what was quantized and how, which kernel or backend, what was compiled.
 PATH_LINES = re.compile(r"backend|FLUX transformer|HQQ|hqq|kernel|torchao|INT8|fp8|nf4|bitsandbytes|compil|"

@@ -1,7 +1,7 @@
 """First step of every GPU-machine call (scripts/gpu/loan.sh): install the carried wheels (`make gpu-wheels`).
 
 The main set (.whl/*.whl) goes into the machine's own Python environment, not a --target folder:
-scripts/cog_server.py sets PYTHONPATH for the servers it starts, which would hide such a folder from the other
+scripts/harness/cog_server.py sets PYTHONPATH for the servers it starts, which would hide such a folder from the other
 stages. The Phi-4 set (.whl/phi4/*.whl) goes into package_sets.PHI4_SITE, which only the Phi-4 stages put first
 on PYTHONPATH (and pass on to their servers). Then prints the versions each set sees, and how the Phi-4 set
 compares with the Phi-4 container's pins. Safe to run twice. Standard library only.

@@ -3,7 +3,7 @@ Unsloth, which must come before transformers (and would patch transformers for e
 the same process). `speed-phi4-nf4` runs with USE_UNSLOTH=0 (stages.py), so the same code takes the
 deployment's fallback, transformers + bitsandbytes NF4."""
 
-from shared.unsloth_first import UNSLOTH, UNSLOTH_UNAVAILABLE  # noqa: I001  (before anything imports transformers)
+from shared.text.unsloth_first import UNSLOTH, UNSLOTH_UNAVAILABLE  # noqa: I001  (before anything imports transformers)
 
 # isort: split
 from scripts.benchmarks import llm

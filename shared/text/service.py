@@ -1,0 +1,141 @@
+"""The one service every text predictor calls: `TextService.start(model)` in setup, `stream(request)` per request.
+
+A deployment declares its model as a `TextModel` (weights, defaults, how it is loaded and optimized); the
+service owns everything else: settings read once, weights resolved, the generator built and warmed up, and per
+request the input checks, seeding, chat template, streaming, stop sequences, metrics and the saved answer.
+"""
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from shared.common.input_images import load_image
+from shared.common.inputs import MAX_CHARS_PER_TOKEN, require_text
+from shared.common.metrics import record_metrics
+from shared.common.model_source import ModelSource
+from shared.common.outputs import save_text
+from shared.common.runtime import PredictionTimer, begin_setup, seed_everything
+from shared.text.generator import ContextTooLongError, Sampling, TextGenerator, Usage, chat_messages
+from shared.text.loading import load_causal_lm
+from shared.text.reasoning import visible_text
+from shared.text.settings import TextSettings
+from shared.text.stop_sequences import parse_stop_sequences, stop_at
+
+RecordMetric = Callable[[str, float], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextModel:
+    """What a text deployment declares. Subclass it to change how the model is loaded or optimized (README,
+    "Adding a deployment"); the benchmarks call the same `optimize` on their real-size models.
+
+    `keep_tokens`: special tokens the user sees (`<think>`); `system_in_user_turn`: the template replaces any
+    system message with its own, so a system prompt joins the user turn; `reasoning`: the answer follows a
+    `<think>` trace that `show_reasoning` can hide.
+    """
+
+    name: str
+    source: ModelSource
+    defaults: TextSettings
+    keep_tokens: tuple[str, ...] = ()
+    system_in_user_turn: bool = False
+    reasoning: bool = False
+
+    def load(self, weights: Path, device: torch.device, settings: TextSettings):
+        """(model, tokenizer or processor, settings): the settings may change with what was loaded."""
+        model, tokenizer = load_causal_lm(weights, torch.bfloat16, device)
+        return model, tokenizer, settings
+
+    def optimize(self, model, device: torch.device, settings: TextSettings):
+        """The model as served: quantized, pruned... Runs once, at setup."""
+        return model
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextRequest:
+    """One request's inputs, as the predictor received them."""
+
+    prompt: str
+    system_prompt: str = ""
+    image: Path | None = None
+    max_new_tokens: int
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0
+    stop_sequences: str = ""
+    seed: int | None = None
+    template: Mapping[str, object] | None = None  # chat-template switches (SmolLM3's enable_thinking)
+    show_reasoning: bool = True
+
+
+class TextService:
+    def __init__(self, model: TextModel, generator: TextGenerator, output_dir: Path | None = None):
+        self.model = model
+        self.generator = generator
+        self.output_dir = output_dir  # answers are also written here (OUTPUT_DIR)
+
+    @classmethod
+    def start(cls, model: TextModel, environ: Mapping[str, str] = os.environ) -> "TextService":
+        """setup(): settings read once, weights resolved, the model loaded, optimized, compiled and warmed up."""
+        setup = begin_setup(environ)
+        settings = TextSettings.from_env(environ, model.defaults)
+        weights = model.source.resolve(setup.token, setup.runtime)
+        loaded, tokenizer, settings = model.load(weights, setup.device, settings)
+        loaded = model.optimize(loaded, setup.device, settings)
+        generator = TextGenerator(
+            loaded, tokenizer, setup.device, settings,
+            keep_tokens=model.keep_tokens, system_in_user_turn=model.system_in_user_turn,
+        )
+        generator.warm_up()
+        return cls(model, generator, setup.runtime.output_dir)
+
+    def stream(self, request: TextRequest, record_metric: RecordMetric) -> Iterator[str]:
+        """Check the inputs, then stream the answer; record Replicate-style metrics and save the answer."""
+        require_text("prompt", request.prompt)
+        stops = parse_stop_sequences(request.stop_sequences)
+        refuse_text_past_context(self.generator.max_context, prompt=request.prompt,
+                                 system_prompt=request.system_prompt)
+        picture = load_image(request.image, "image") if request.image else None
+        seed_everything(request.seed)
+        chat = self.generator.encode_chat(
+            chat_messages(request.prompt, request.system_prompt, picture), **(request.template or {})
+        )
+        sampling = Sampling(request.max_new_tokens, request.temperature, request.top_p, request.top_k)
+        timer = PredictionTimer(self.generator.device)
+        record_metrics(record_metric, {"input_token_count": chat.prompt_tokens})
+        usage = Usage()
+        pieces = []
+        # closing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
+        with closing(self.generator.stream(chat, sampling, usage)) as raw:
+            # Stop sequences apply to what the user sees, so a stop word inside hidden reasoning can't end an
+            # answer that never started.
+            shown = visible_text(raw, request.show_reasoning) if self.model.reasoning else raw
+            for piece in stop_at(shown, stops):
+                timer.first_output()
+                pieces.append(piece)
+                yield piece
+        record_metrics(record_metric, timer.log(output_tokens=usage.output_tokens))
+        save_text("".join(pieces), self.model.name, self.output_dir)
+
+
+def refuse_text_past_context(max_context: int, **texts: str) -> None:
+    """Refuse chat text that can't fit the context window, before the tokenizer reads it.
+
+    Tokenizing costs time in proportion to the text (~19 s for 5.6M tokens) and holds the only slot; the
+    exact check after tokenizing (TextGenerator.check_fits) would refuse such a prompt anyway. This one counts
+    characters: more than `max_context` tokens' worth at MAX_CHARS_PER_TOKEN (shared/common/inputs.py: a
+    generous average, 3-4 times that of prose) can't fit, whatever the tokenizer makes of it.
+    `texts` are the inputs by name (`prompt=..., system_prompt=...`); the error names those given.
+    """
+    limit = max_context * MAX_CHARS_PER_TOKEN
+    total = sum(len(text) for text in texts.values())
+    if total > limit:
+        fields = ", ".join(name for name, text in texts.items() if text)
+        raise ContextTooLongError(
+            f"{fields}: {total} characters can't fit the {max_context}-token context window (at most {limit} "
+            f"characters, {MAX_CHARS_PER_TOKEN} per token); shorten the text"
+        )
