@@ -27,8 +27,8 @@ LIBRARIES = ("torch", "torchvision", "triton", "transformers", "tokenizers", "ac
              "torchao", "bitsandbytes", "hqq", "pruna", "unsloth", "unsloth_zoo", "trl", "datasets", "safetensors",
              "huggingface_hub", "cog", "coglet", "numpy", "pillow")
 MODULES = ("shared.flux.engine", "shared.lora.slots", "shared.optim.quantization", "shared.text.kv_cache",
-           "shared.text.loading", "shared.text.generator", "shared.optim.pruning", "bitsandbytes", "torchao.quantization", "hqq.core.quantize",
-           "pruna", "diffusers", "cog.server.http")
+           "shared.text.loading", "shared.text.generator", "shared.optim.pruning", "bitsandbytes",
+           "torchao.quantization", "hqq.core.quantize", "pruna", "diffusers", "cog.server.http")
 UNSLOTH_PROBE = ("import shared.text.unsloth_first as u; "
                  "print('imported' if u.UNSLOTH is not None else 'not used: ' + u.UNSLOTH_UNAVAILABLE)")
 PROBE_TIMEOUT_S = 150  # Unsloth's import takes ~20-30 s on the H200 machine; more is a hang
