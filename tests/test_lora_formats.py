@@ -10,8 +10,8 @@ original FLUX module, and the table below is where diffusers' FluxTransformer2DM
 import pytest
 import torch
 
+from shared.lora.errors import LoraRefused
 from shared.lora.formats import convert_lora, fit_rank, truncated_factors
-from shared.lora.slots import LoraRefused
 from tests.flux_helpers import (
     FLUX1_WIDTHS,
     TINY_WIDTHS,

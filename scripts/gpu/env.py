@@ -19,7 +19,7 @@ import sys
 import torch
 
 from scripts.gpu.context import StageContext
-from scripts.gpu.package_sets import pythonpath
+from scripts.gpu.package_sets import installed_versions, pythonpath
 from scripts.gpu.processes import run_captured
 from scripts.harness.cog_server import REPO
 
@@ -35,13 +35,7 @@ PROBE_TIMEOUT_S = 150  # Unsloth's import takes ~20-30 s on the H200 machine; mo
 
 
 def versions() -> dict[str, str]:
-    found = {}
-    for name in LIBRARIES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return installed_versions(LIBRARIES)
 
 
 def machine(device: torch.device) -> dict:

@@ -12,6 +12,7 @@ quote a tunable value, and are compared after filling it in.
 from cog import Input
 
 from shared.flux.sizes import ASPECT_RATIOS  # FLUX output sizes: the choices of `aspect_ratio`
+from shared.flux.styles import STYLES
 
 MAX_SEED = 2**31 - 1
 
@@ -53,10 +54,7 @@ LORA_REFERENCE_MAX_CHARS = 2048
 SECRET_MAX_CHARS = 1024
 
 MIN_SIDE, MAX_SIDE = 64, 2048
-STYLE_TRIGGERS = [
-    "Cinematic", "Photographic", "Anime", "Manga", "Digital art", "Pixel art", "Fantasy art", "Neonpunk",
-    "3D Model", "Painting", "Animation", "Illustration", "GHIBSKY",
-]
+STYLE_TRIGGERS = [trigger for style in STYLES for trigger in style.triggers]  # the predictors list them literally
 
 # Shared by every deployment.
 # max_length is the deployment's PROMPT_MAX_CHARS (TUNABLE; tests/test_input_specs.py checks the value).

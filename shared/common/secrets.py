@@ -35,8 +35,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_REDACTOR = RedactSecrets()  # the one filter: setup's token and every token a request brings
+
+
 def redact_in_logs(*secrets: str | None) -> None:
-    """Install `RedactSecrets` on the root logger's handlers, so even a library's log line can't leak a token."""
-    redactor = RedactSecrets(*secrets)
+    """Mask these secrets in every later log line, ours or a library's: one `RedactSecrets` on the root
+    logger's handlers, installed on first use, gathering every secret."""
+    _REDACTOR.secrets.extend(s for s in secrets if s and s not in _REDACTOR.secrets)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
+        if _REDACTOR not in handler.filters:
+            handler.addFilter(_REDACTOR)

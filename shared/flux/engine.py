@@ -17,8 +17,9 @@ from shared.flux.hardware import choose_attention, choose_quantization, probe
 from shared.flux.quantization import load_transformer
 from shared.flux.settings import ATTENTION_BACKENDS, FluxSettings
 from shared.lora.cache import lora_identity
+from shared.lora.errors import LoraRefused
 from shared.lora.formats import convert_lora, fit_rank, load_lora_tensors
-from shared.lora.slots import NONE, LoraRefused, LoraSlots
+from shared.lora.slots import NONE, LoraSlots
 
 logger = logging.getLogger(__name__)
 

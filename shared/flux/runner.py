@@ -16,13 +16,13 @@ from shared.common.compiled_graphs import compiled_graph_count
 from shared.common.inputs import PROMPT_MAX_CHARS, SECRET_MAX_CHARS, require_text
 from shared.common.metrics import RecordMetric, record_metrics
 from shared.common.runtime import PredictionTimer, begin_setup, seed_everything
-from shared.common.secrets import RedactSecrets, secret_value
+from shared.common.secrets import redact_in_logs, secret_value
 from shared.flux.engine import FLUX_DEV, FluxEngine, ImageRequest, LoraChoice, SlotRefused
 from shared.flux.image_outputs import save_image
 from shared.flux.safety_checker import SafetyChecker, withhold_flagged
 from shared.flux.settings import FluxSettings
 from shared.flux.styles import Style, pick_style
-from shared.lora.sources import LoraCache, parse_reference, resolve_lora, resolve_style
+from shared.lora.sources import LoraCache, parse_reference, resolve_reference, resolve_style
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,6 @@ class FluxRunner:
         self.output_dir = output_dir  # images are written here (OUTPUT_DIR), else to a fresh temporary folder
         # Anything with `flagged(images) -> list[bool]`; None returns every image unchecked.
         self.safety_checker = safety_checker
-        self._request_secrets = RedactSecrets()
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(self._request_secrets)
 
     @classmethod
     def start(cls, settings: FluxSettings) -> "FluxRunner":
@@ -129,8 +126,9 @@ class FluxRunner:
     def _reference(self, reference: str, scale: float, field: str, request: FluxRequest) -> LoraChoice:
         if not reference.strip():
             return LoraChoice()
-        path = resolve_lora(reference, self.lora_cache, request.hf_token, request.civitai_token, field=field)
-        return LoraChoice(parse_reference(reference, field).describe(), scale, path)
+        parsed = parse_reference(reference, field)
+        path = resolve_reference(parsed, self.lora_cache, request.hf_token, request.civitai_token, field=field)
+        return LoraChoice(parsed.describe(), scale, path)
 
     def _use(self, choices: dict[str, LoraChoice]) -> None:
         try:
@@ -145,8 +143,7 @@ class FluxRunner:
         """A token given with a request is masked in every later log line, ours or a library's."""
         for secret, env_var in ((request.hf_token, "HF_TOKEN"), (request.civitai_token, "CIVITAI_API_TOKEN")):
             value = secret_value(secret, env_var) if secret is not None else None
-            if value and value not in self._request_secrets.secrets:
-                self._request_secrets.secrets.append(value)
+            redact_in_logs(value)
 
 
 def bounded_prompt(prompt: str) -> str:

@@ -19,8 +19,8 @@ def check_lora_file(path: Path, field: str = "lora_weights", name: str = "the fi
     the engine fits a higher one into its slots."""
     import torch  # here, not at the top: parsing references (and the input schema, via styles) needs no torch
 
+    from shared.lora.errors import LoraRefused
     from shared.lora.formats import convert_lora, load_lora_tensors
-    from shared.lora.slots import LoraRefused
 
     unreadable = f"{field}: {name} is not a readable LoRA file"
     try:

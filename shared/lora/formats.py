@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from shared.lora.slots import LoraRefused
+from shared.lora.errors import LoraRefused
 
 _PAIR_KEY = re.compile(r"^transformer\.(.+)\.lora_([AB])\.weight$")
 _ALPHA_KEY = re.compile(r"^transformer\.(.+)\.alpha$")
@@ -122,7 +122,8 @@ def convert_lora(tensors: Mapping[str, torch.Tensor]) -> ConvertedLora:
         transformer = {_kohya_spelling(k): v for k, v in transformer.items()}
     _refuse_other_widths(transformer)
     state_dict = _diffusers_conversion(transformer)
-    return ConvertedLora(_checked_pairs(state_dict), layout, left_out)
+    lora_pairs(state_dict)
+    return ConvertedLora(state_dict, layout, left_out)
 
 
 def fit_rank(lora: ConvertedLora, max_rank: int, device: torch.device | None = None) -> ConvertedLora:
@@ -252,7 +253,9 @@ def _diffusers_conversion(transformer: dict[str, torch.Tensor]) -> dict[str, tor
     return state_dict
 
 
-def _checked_pairs(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def lora_pairs(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{layer: (A, B)} of a LoRA in the slots' layout: every key a lora_A/lora_B of a transformer layer, each
+    layer with both, 2-D, of one rank; else LoraRefused. The one place pairs are checked."""
     pairs: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in state_dict.items():
         match = _PAIR_KEY.match(key)
@@ -268,4 +271,4 @@ def _checked_pairs(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
                               "matrices of one rank are accepted)")
     if not pairs:
         raise LoraRefused("it holds no LoRA weights")
-    return state_dict
+    return {layer: (pair["A"], pair["B"]) for layer, pair in pairs.items()}

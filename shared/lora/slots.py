@@ -17,19 +17,16 @@ float would recompile the graph.
 """
 
 import logging
-import re
 from contextlib import contextmanager
 
 import torch
 
+from shared.lora.errors import LoraRefused
+from shared.lora.formats import lora_pairs
+
 logger = logging.getLogger(__name__)
 
-_LORA_KEY = re.compile(r"^transformer\.(.+)\.lora_([AB])\.weight$")
 NONE = "none"  # the key of an empty slot
-
-
-class LoraRefused(ValueError):
-    """The LoRA can't be hot-swapped into this model; the message says why."""
 
 
 def linear_layers(transformer: torch.nn.Module) -> dict[str, torch.nn.Linear]:
@@ -77,30 +74,20 @@ class LoraSlots:
     def check_fits(self, state_dict: dict[str, torch.Tensor]) -> Fitted:
         """Validate a LoRA in the slots' layout (`shared.lora.formats.convert_lora`, then `fit_rank`); returns
         {layer: (A, B)} or raises LoraRefused."""
-        pairs: dict[str, dict[str, torch.Tensor]] = {}
-        for key, tensor in state_dict.items():
-            match = _LORA_KEY.match(key)
-            if not match:
-                raise LoraRefused(f"unexpected key {key!r}: not a FLUX transformer LoRA")
-            pairs.setdefault(match[1], {})[match[2]] = tensor
+        pairs = lora_pairs(state_dict)
         unknown = sorted(set(pairs) - set(self.layers))
         if unknown:
             raise LoraRefused(f"this LoRA is not for FLUX.1: it targets layers this FLUX transformer doesn't have: "
                               f"{', '.join(unknown[:3])}")
         result = {}
-        for name, pair in pairs.items():
-            if set(pair) != {"A", "B"}:
-                raise LoraRefused(f"layer {name} has lora_{set(pair).pop()} without its pair")
-            a, b = pair["A"], pair["B"]
+        for name, (a, b) in pairs.items():
             rank = a.shape[0]
             if rank > self.max_rank:
                 raise LoraRefused(f"its rank is {rank}; this deployment hot-swaps LoRAs up to rank {self.max_rank}")
-            if (a.shape[1], b.shape[0]) != self.layers[name] or b.shape[1] != rank:
+            if (a.shape[1], b.shape[0]) != self.layers[name]:
                 raise LoraRefused(f"this LoRA is not for FLUX.1: layer {name} has shapes {tuple(a.shape)}/"
                                   f"{tuple(b.shape)}, made for another model")
             result[name] = (a, b)
-        if not result:
-            raise LoraRefused("it holds no LoRA weights")
         return result
 
     def swap(self, slot: str, key: str, fitted: Fitted, scale: float) -> None:

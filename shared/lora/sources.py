@@ -42,7 +42,13 @@ def resolve_lora(
 
     Tokens may be Cog `Secret`s or strings; without one, HF_TOKEN / CIVITAI_API_TOKEN are used.
     """
-    parsed = parse_reference(reference, field)
+    return resolve_reference(parse_reference(reference, field), cache, hf_token, civitai_token, field)
+
+
+def resolve_reference(
+    parsed: LoraReference, cache: LoraCache, hf_token=None, civitai_token=None, field: str = "lora_weights"
+) -> Path:
+    """`resolve_lora` for a reference already parsed (`parse_reference`)."""
     if parsed.kind == "local":
         return _local_file(parsed, cache, field)
     if parsed.kind == "huggingface":
