@@ -6,6 +6,7 @@ The transformer is INT8 (torchao) and compiled; styles are hot-swapped into it. 
 
 import io
 import json
+import re
 import time
 
 import pytest
@@ -85,6 +86,17 @@ def generate(server, **inputs) -> tuple[bytes, dict]:
     files = output_files(result)
     assert result["metrics"]["recompiles"] == 0
     return files[0], result
+
+
+def test_setup_logs_one_line_of_stage_times_with_the_regional_compile(server):
+    log = server.log_tail(10**7)
+    assert "FLUX compile: regional" in log
+    stages = re.findall(r"setup stages: ((?:[^,\"]+ \d+\.\d s, )*total \d+\.\d s)", log)
+    assert len(stages) == 1, stages
+    names = [re.fullmatch(r"(.+) \d+\.\d s", part).group(1) for part in stages[0].split(", ")]
+    assert names == ["resolve", "load+quantize", "pipelines+LoRA slots", "compile", "warm-up", "safety checker",
+                     "total"]
+    assert float(re.search(r"compile (\d+\.\d) s", stages[0]).group(1)) > 0
 
 
 @pytest.mark.parametrize(("output_format", "pil_format"), [("png", "PNG"), ("webp", "WEBP"), ("jpg", "JPEG")])

@@ -48,6 +48,15 @@ def test_setup_compiles_each_cache_bucket_on_the_int4_kernel(server):
     assert f"warm-up: decode step over a {MAX_CONTEXT}-token cache" in log
 
 
+def test_setup_logs_one_line_of_stage_times(server):
+    # Cog wraps each log line in JSON: the line ends at its total.
+    stages = re.findall(r"setup stages: ((?:[^,\"]+ \d+\.\d s, )*total \d+\.\d s)", server.log_tail(10**7))
+    assert len(stages) == 1, stages
+    names = [re.fullmatch(r"(.+) \d+\.\d s", part).group(1) for part in stages[0].split(", ")]
+    assert names == ["resolve", "load", "optimize", "compile", "warm-up", "total"]
+    assert float(re.search(r"compile (\d+\.\d) s", stages[0]).group(1)) > 0, "the warm-up compiles each bucket"
+
+
 def test_a_request_takes_the_smallest_cache_that_holds_it(server):
     short = server.predict(prompt="Hi", max_new_tokens=8, temperature=0)
     assert f"KV cache: {BUCKET} tokens" in short["logs"], short["logs"]

@@ -57,11 +57,13 @@ def plain_pipeline(flux_dir: Path, device: torch.device, size: ImageSize, runs: 
     """The unoptimized control: diffusers' FluxPipeline in bf16, transformer compiled in place or not."""
     from diffusers import FluxPipeline
 
+    from shared.flux.engine import compile_transformer
+
     fresh_start(device)
     start = time.perf_counter()
     pipe = FluxPipeline.from_pretrained(flux_dir, dtype=torch.bfloat16).to(device)
-    if compiled:
-        pipe.transformer.compile(fullgraph=True)
+    if compiled:  # as the deployed engine compiles it (regional), without its quantization and LoRA slots
+        compile_transformer(pipe.transformer, "bf16", "regional")
     setup = time.perf_counter() - start
     request = size.request()
 

@@ -24,11 +24,14 @@ class RuntimeSettings:
     model_cache_dir: Path = field(default_factory=_default_model_cache)  # MODEL_CACHE_DIR: Hub downloads
     model_dirs: Mapping[str, str] = field(default_factory=dict)  # every <NAME>_MODEL_DIR that is set
     revisions: Mapping[str, str] = field(default_factory=dict)  # every <NAME>_REVISION that is set
+    setup_report: Path | None = None  # SETUP_REPORT: setup's stage times are also written here as JSON
+    compile_cache: Path | None = None  # TORCH_COMPILE_CACHE: a folder of Mega-Cache artifacts (compile_cache.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "RuntimeSettings":
         defaults = cls()
-        output_dir = environ.get("OUTPUT_DIR")
+        output_dir, setup_report = environ.get("OUTPUT_DIR"), environ.get("SETUP_REPORT")
+        compile_cache = environ.get("TORCH_COMPILE_CACHE")
         return cls(
             device=environ.get("DEVICE") or None,
             output_dir=Path(output_dir) if output_dir else None,
@@ -36,4 +39,6 @@ class RuntimeSettings:
             model_cache_dir=Path(environ.get("MODEL_CACHE_DIR") or defaults.model_cache_dir),
             model_dirs=MappingProxyType({k: v for k, v in environ.items() if k.endswith("_MODEL_DIR") and v}),
             revisions=MappingProxyType({k: v for k, v in environ.items() if k.endswith("_REVISION") and v}),
+            setup_report=Path(setup_report) if setup_report else None,
+            compile_cache=Path(compile_cache) if compile_cache else None,
         )

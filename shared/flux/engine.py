@@ -5,6 +5,7 @@ request asks for (styles, references, outputs, metrics) is `shared.flux.runner`'
 """
 
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 
 from shared.common.compiled_graphs import compiled_graph_count
 from shared.common.model_source import ModelSource
+from shared.common.setup_stages import SetupStages
 from shared.flux.hardware import choose_attention, choose_quantization, probe
 from shared.flux.quantization import load_transformer
 from shared.flux.settings import ATTENTION_BACKENDS, FluxSettings
@@ -71,15 +73,27 @@ class SlotRefused(LoraRefused):
         self.slot, self.choice = slot, choice
 
 
-def compile_transformer(transformer: torch.nn.Module, quantization: str) -> None:
-    """The one torch.compile of the FLUX engine: the whole transformer, one graph, in place (a
-    torch.compile(module) wrapper would recompile on every hot-swap)."""
+def compile_transformer(transformer: torch.nn.Module, quantization: str, mode: str = "regional") -> None:
+    """The one torch.compile of the FLUX engine, in place (a torch.compile(module) wrapper would recompile on
+    every hot-swap), fullgraph. `regional`: each block class in the transformer's `_repeated_blocks` is
+    compiled once and its graph reused by every block of that class (diffusers' compile_repeated_blocks), the
+    rest runs eagerly; `whole`: the transformer as one graph. A module without repeated blocks is compiled
+    whole."""
     if quantization == "nf4":
         # bitsandbytes' CUDA 4-bit ops have data-dependent output shapes; without this dynamo graph-breaks on
         # them, which fullgraph=True turns into an error (diffusers' bnb 4-bit compile tests set it). Set on
         # the thread that compiles (warm-up, in setup): dynamo's config is per thread since torch 2.12.
         torch._dynamo.config.capture_dynamic_output_shape_ops = True
-    transformer.compile(fullgraph=True)
+    if mode == "regional" and getattr(transformer, "_repeated_blocks", None):
+        transformer.compile_repeated_blocks(fullgraph=True)
+        # PEFT's hot-swap copies into the LoRA weights only when it sees the model compiled at its top level;
+        # otherwise it swap_tensors them, turning Parameters into plain tensors, which the compiled blocks'
+        # guards reject: a recompile per block class on every swap. swap_tensors refuses tensors that have a
+        # weak reference, and PEFT then copies in place (peft/utils/hotswap.py), as for a whole-model compile.
+        transformer._lora_hotswap_pins = [weakref.ref(weight) for name, weight in transformer.named_parameters()
+                                          if ".lora_A." in name or ".lora_B." in name]
+    else:
+        transformer.compile(fullgraph=True)
 
 
 class FluxEngine:
@@ -92,28 +106,35 @@ class FluxEngine:
         for what, choice in (("quantization", self.quantization), ("attention", self.attention)):
             logger.info("FLUX %s: %s (%s)", what, choice.name, choice.reason)
 
-    def load(self, weights: Path) -> None:
-        """Load the pipelines from a FLUX.1-dev folder, prepare the LoRA slots, compile in place."""
+    def load(self, weights: Path, stages: SetupStages | None = None) -> None:
+        """Load the pipelines from a FLUX.1-dev folder, prepare the LoRA slots, compile in place (lazily: the
+        first warm-up call compiles). The LoRA slots are prepared before compiling: hot-swapping into slots
+        made after the compile would corrupt later swaps."""
         from diffusers import FluxImg2ImgPipeline, FluxPipeline
 
-        transformer = load_transformer(weights, self.quantization.name, self.device)
-        self.text2img = FluxPipeline.from_pretrained(weights, transformer=transformer, dtype=torch.bfloat16)
-        self.text2img.to(self.device)
-        self.text2img.transformer.set_attention_backend(ATTENTION_BACKENDS[self.attention.name])
-        # The VAE decoder is convolutions over 1 MP images: channels_last is the layout cuDNN runs fastest.
-        self.text2img.vae.to(memory_format=torch.channels_last)
-        self.img2img = FluxImg2ImgPipeline.from_pipe(self.text2img)  # same modules, no copy
-        self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.lora.max_rank)
-        self.lora.prepare()
+        stages = stages or SetupStages("flux-dev")
+        with stages.stage("load+quantize"):
+            transformer = load_transformer(weights, self.quantization.name, self.device)
+        with stages.stage("pipelines+LoRA slots"):
+            self.text2img = FluxPipeline.from_pretrained(weights, transformer=transformer, dtype=torch.bfloat16)
+            self.text2img.to(self.device)
+            self.text2img.transformer.set_attention_backend(ATTENTION_BACKENDS[self.attention.name])
+            # The VAE decoder is convolutions over 1 MP images: channels_last is the layout cuDNN runs fastest.
+            self.text2img.vae.to(memory_format=torch.channels_last)
+            self.img2img = FluxImg2ImgPipeline.from_pipe(self.text2img)  # same modules, no copy
+            self.lora = LoraSlots(self.text2img, LORA_SLOTS, self.settings.lora.max_rank)
+            self.lora.prepare()
         if self.settings.compile:
-            compile_transformer(self.text2img.transformer, self.quantization.name)
+            compile_transformer(self.text2img.transformer, self.quantization.name, self.settings.compile_mode)
+            logger.info("FLUX compile: %s", self.settings.compile_mode)
 
-    def warm_up(self) -> None:
+    def warm_up(self, stages: SetupStages | None = None) -> None:
         """Compile now, at the size most requests use, for both pipelines."""
         size = self.settings.warmup_size
         request = ImageRequest(prompt="warm up", width=size, height=size, steps=2, guidance=3.5, seed=0)
-        image = self.generate(request)
-        self.generate(ImageRequest(**{**request.__dict__, "strength": 0.9}), image=image)
+        with (stages or SetupStages("flux-dev")).warm_up():
+            image = self.generate(request)
+            self.generate(ImageRequest(**{**request.__dict__, "strength": 0.9}), image=image)
         logger.info("warm: %d compiled graph(s)", compiled_graph_count())
 
     def use_loras(self, choices: Mapping[str, LoraChoice]) -> None:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from shared.common.compile_cache import CompileCache
 from shared.common.compiled_graphs import compiled_graph_count
 from shared.common.inputs import PROMPT_MAX_CHARS, SECRET_MAX_CHARS, require_text
 from shared.common.metrics import RecordMetric, record_metrics
 from shared.common.runtime import PredictionTimer, begin_setup, seed_everything
 from shared.common.secrets import redact_in_logs, secret_value
+from shared.common.setup_stages import SetupStages
 from shared.flux.engine import FLUX_DEV, FluxEngine, ImageRequest, LoraChoice, SlotRefused
 from shared.flux.image_outputs import save_image
 from shared.flux.safety_checker import SafetyChecker, withhold_flagged
@@ -72,10 +74,18 @@ class FluxRunner:
         """A predictor's setup(): load FLUX.1-dev, compile it at the warm-up size, load the safety checker
         (always: `disable_safety_checker` is a per-request choice)."""
         setup = begin_setup()
+        stages = SetupStages("flux-dev")
+        compile_cache = CompileCache(setup.runtime.compile_cache, setup.device)
+        compile_cache.load(stages)
         engine = FluxEngine(settings, setup.device)
-        engine.load(FLUX_DEV.resolve(setup.token, setup.runtime))
-        engine.warm_up()
-        checker = SafetyChecker.load(setup.device, setup.token, setup.runtime)
+        with stages.stage("resolve"):
+            weights = FLUX_DEV.resolve(setup.token, setup.runtime)
+        engine.load(weights, stages)
+        engine.warm_up(stages)
+        compile_cache.save(stages)
+        with stages.stage("safety checker"):
+            checker = SafetyChecker.load(setup.device, setup.token, setup.runtime)
+        stages.finish(setup.runtime.setup_report)
         return cls(engine, LoraCache(settings.lora), setup.token, checker, setup.runtime.output_dir)
 
     def render(self, request: FluxRequest, record_metric: RecordMetric) -> list[Path]:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 
+from shared.common.compile_cache import CompileCache
 from shared.common.input_images import load_image
 from shared.common.inputs import MAX_CHARS_PER_TOKEN, require_text
 from shared.common.metrics import record_metrics
 from shared.common.model_source import ModelSource
 from shared.common.outputs import save_text
 from shared.common.runtime import PredictionTimer, begin_setup, seed_everything
+from shared.common.setup_stages import SetupStages
 from shared.text.generator import ContextTooLongError, Sampling, TextGenerator, Usage, chat_messages
 from shared.text.loading import load_causal_lm
 from shared.text.reasoning import visible_text
@@ -82,15 +84,24 @@ class TextService:
     def start(cls, model: TextModel, environ: Mapping[str, str] = os.environ) -> "TextService":
         """setup(): settings read once, weights resolved, the model loaded, optimized, compiled and warmed up."""
         setup = begin_setup(environ)
+        stages = SetupStages(model.name)
+        compile_cache = CompileCache(setup.runtime.compile_cache, setup.device)
+        compile_cache.load(stages)
         settings = TextSettings.from_env(environ, model.defaults)
-        weights = model.source.resolve(setup.token, setup.runtime)
-        loaded, tokenizer, settings = model.load(weights, setup.device, settings)
-        loaded = model.optimize(loaded, setup.device, settings)
-        generator = TextGenerator(
-            loaded, tokenizer, setup.device, settings,
-            keep_tokens=model.keep_tokens, system_in_user_turn=model.system_in_user_turn,
-        )
-        generator.warm_up()
+        with stages.stage("resolve"):
+            weights = model.source.resolve(setup.token, setup.runtime)
+        with stages.stage("load"):
+            loaded, tokenizer, settings = model.load(weights, setup.device, settings)
+        with stages.stage("optimize"):  # quantize, prune: whatever the model declares
+            loaded = model.optimize(loaded, setup.device, settings)
+        with stages.warm_up():
+            generator = TextGenerator(
+                loaded, tokenizer, setup.device, settings,
+                keep_tokens=model.keep_tokens, system_in_user_turn=model.system_in_user_turn,
+            )
+            generator.warm_up()
+        compile_cache.save(stages)
+        stages.finish(setup.runtime.setup_report)
         return cls(model, generator, setup.runtime.output_dir)
 
     def stream(self, request: TextRequest, record_metric: RecordMetric) -> Iterator[str]:
