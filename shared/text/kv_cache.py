@@ -13,6 +13,8 @@ import torch
 from transformers import CompileConfig, StaticCache
 from transformers.cache_utils import StaticLayer
 
+from shared.common.compiled_graphs import compiled_graph_count
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,8 +46,6 @@ class CacheBuckets:
         would not reach it. One graph per bucket on the same code; the default limit (8) would fall back to
         eager past it. Graphs compiled before (another model in this process: the tests) count too: the compiled
         call is nn.Module.__call__, one code object for every module."""
-        from shared.common.compiled_graphs import compiled_graph_count
-
         needed = 2 * len(self.lengths) + compiled_graph_count()
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, needed)
 
