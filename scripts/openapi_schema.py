@@ -27,11 +27,11 @@ def predictor_ref(deployment: Path) -> tuple[str, str]:
     return module_file, class_name
 
 
-def run_method(source: str, class_name: str) -> ast.FunctionDef | None:
+def run_method(source: str, class_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name in ("run", "predict"):
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("run", "predict"):
                     return item
     return None
 

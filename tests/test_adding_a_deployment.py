@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 PREDICT = '''
 """A tiny chat model: the README's "Adding a deployment", step 2."""
 
-from cog import BaseRunner, ConcatenateIterator, Input, streaming
+from cog import AsyncConcatenateIterator, BaseRunner, Input, concurrent, streaming
 
 from shared.common.model_source import ModelSource
 from shared.text.service import TextModel, TextRequest, TextService
@@ -38,16 +39,18 @@ class Predictor(BaseRunner):
     def setup(self) -> None:
         self.service = TextService.start(MODEL)
 
+    @concurrent(max=4)
     @streaming
-    def run(
+    async def run(
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=16384),
         max_new_tokens: int = Input(description="Maximum number of tokens to generate (1-64).", default=8, ge=1, le=64),
         temperature: float = Input(description="Sampling temperature (0-2).", default=0.0, ge=0.0, le=2.0),
         seed: int | None = Input(description="Random seed.", default=None, ge=0, le=2147483647),
-    ) -> ConcatenateIterator[str]:
+    ) -> AsyncConcatenateIterator[str]:
         request = TextRequest(prompt=prompt, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        yield from self.service.stream(request, self.record_metric)
+        async for piece in self.service.stream(request, self.record_metric):
+            yield piece
 '''
 
 
@@ -86,6 +89,11 @@ def test_the_new_deployment_answers_through_the_real_cog_server(deployment, tiny
         assert isinstance(output_text(first), str) and 1 <= first["metrics"]["output_token_count"] <= 6
         again = server.predict(prompt="Say something.", max_new_tokens=6, temperature=0)
         assert output_text(again) == output_text(first)
+        # @concurrent(max=4): two at once, the second batched with the first.
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda _: server.predict(prompt="Say something.", max_new_tokens=6, temperature=0),
+                                 range(2)))
+        assert [output_text(answer) for answer in both] == [output_text(first)] * 2
         refused = server.predict(prompt="   ", max_new_tokens=6)
         assert refused["status"] == "failed" and "prompt: must contain text" in refused["error"], refused
         assert server.predict(prompt="Still there?", max_new_tokens=2)["status"] == "succeeded"

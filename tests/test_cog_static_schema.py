@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 
 from scripts.cog_schema import (
+    StaticSchemaError,
     analyze_deployment,
+    analyze_source,
+    baked_concurrency,
     comparable_inputs,
     compare_with_committed,
     go_parse_float,
     openapi_components,
 )
+from scripts.cog_schema.__main__ import report
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOYMENTS = REPO / "deployments"
@@ -389,6 +393,163 @@ def test_go_float_parsing():
         1.0, -0.5, 1000.0, 1000.0, 2.0, 16.0, float("inf")
     ]
     assert [go_parse_float(t) for t in ("0x10", "- 1", "2**31", "1__0", "MAX", "1e999")] == [None] * 6
+
+
+# --- @concurrent and async run() ------------------------------------------------------------------------------
+
+ASYNC_REQUIRED = "@concurrent(max > 1) requires an async run() or predict() method"
+LITERAL_MAX = "@concurrent max must be an integer literal"
+KEYWORD_ONLY = "@concurrent only supports literal integer max=... arguments"
+
+
+def concurrent_source(decorators: str, header: str = "from cog import BaseRunner, concurrent\n", asynchronous=True,
+                      returns: str = "str", params: str = "prompt: str", module: str = "") -> str:
+    """predict.py text whose Predictor.run() carries `decorators` (one per line)."""
+    lines = "".join(f"    {d}\n" for d in textwrap.dedent(decorators).strip().splitlines())
+    prefix = "async " if asynchronous else ""
+    return (
+        header + textwrap.dedent(module) + "\n\nclass Predictor(BaseRunner):\n" + lines
+        + f"    {prefix}def run(self, {params}) -> {returns}:\n        return ''\n"
+    )
+
+
+@pytest.mark.parametrize(("header", "decorator"), [
+    ("from cog import BaseRunner, concurrent\n", "@concurrent(max=4)"),
+    ("import cog\nfrom cog import BaseRunner\n", "@cog.concurrent(max=4)"),
+    ("import cog as c\nfrom cog import BaseRunner\n", "@c.concurrent(max=4)"),
+    ("from cog import BaseRunner\nfrom cog import concurrent as slots\n", "@slots(max=4)"),
+    ("from cog import BaseRunner, concurrent\n", "@concurrent(max=0x4)"),
+])
+def test_cogs_concurrent_decorator_sets_the_max_and_the_image_gets_it(header, decorator):
+    result = analyze_source(concurrent_source(decorator, header), "Predictor")
+    assert result.findings == []
+    assert (result.concurrency_max, result.is_async, baked_concurrency(result)) == (4, True, 4)
+
+
+@pytest.mark.parametrize("decorator", [
+    "@concurrent", "@concurrent()", "@concurrent(  )", "@concurrent(x for x in [])",
+])
+def test_a_concurrent_decorator_without_max_means_one_and_allows_a_sync_run(decorator):
+    result = analyze_source(concurrent_source(decorator, asynchronous=False), "Predictor")
+    assert result.findings == []
+    assert (result.concurrency_max, result.is_async, baked_concurrency(result)) == (1, False, 1)
+
+
+@pytest.mark.parametrize("asynchronous", [True, False])
+def test_without_the_decorator_nothing_is_set_and_the_image_runs_one_at_a_time(asynchronous):
+    result = analyze_source(concurrent_source("", asynchronous=asynchronous), "Predictor")
+    assert result.findings == []
+    assert (result.concurrency_max, result.is_async, baked_concurrency(result)) == (None, asynchronous, 1)
+
+
+@pytest.mark.parametrize(("arguments", "error"), [
+    ("max=MAX_CONCURRENCY", LITERAL_MAX),
+    ('max="4"', LITERAL_MAX),
+    ("max=4.0", LITERAL_MAX),
+    ("max=True", LITERAL_MAX),
+    ("max=(4)", LITERAL_MAX),
+    ("max=2 * 2", LITERAL_MAX),
+    ("max=99999999999999999999", LITERAL_MAX),  # beyond int64: strconv.ParseInt fails
+    ("4", KEYWORD_ONLY),
+    ("limit=4", KEYWORD_ONLY),
+    ("max=4, extra=1", KEYWORD_ONLY),
+    ("**options", KEYWORD_ONLY),
+    ("max=4  # a comment is one more child of the argument list\n    ", KEYWORD_ONLY),
+    ("max=0", "@concurrent max must be at least 1"),
+    ("max=-2", "@concurrent max must be at least 1"),
+])
+def test_a_max_cog_cannot_read_as_an_integer_literal_stops_the_build(arguments, error):
+    source = concurrent_source(f"@concurrent({arguments})", module="MAX_CONCURRENCY = 4\noptions = {}\n")
+    result = analyze_source(source, "Predictor")
+    assert messages(result.errors) == [error]
+    assert result.concurrency_max is None
+    with pytest.raises(StaticSchemaError, match="no image"):
+        baked_concurrency(result)
+
+
+def test_max_above_one_on_a_sync_run_stops_the_build_and_comes_before_input_errors():
+    source = concurrent_source("@concurrent(max=4)", asynchronous=False, params="size: tuple[int, int]")
+    result = analyze_source(source, "Predictor")
+    # `cog build` reads the decorator in its metadata pass (build.go 128), before the schema's inputs.
+    assert messages(result.errors) == [ASYNC_REQUIRED, "unsupported type: tuple[...] is not a supported input type"]
+    assert (result.concurrency_max, result.is_async) == (4, False)
+    with pytest.raises(StaticSchemaError, match="requires an async"):
+        baked_concurrency(result)
+    fine = analyze_source(concurrent_source("@concurrent(max=1)", asynchronous=False), "Predictor")
+    assert fine.findings == [] and baked_concurrency(fine) == 1
+
+
+@pytest.mark.parametrize(("header", "decorator"), [
+    ("from other import concurrent\nfrom cog import BaseRunner\n", "@concurrent(max=4)"),
+    ("from cog import BaseRunner, concurrent\nfrom other import concurrent\n", "@concurrent(max=4)"),  # last wins
+    ("from cog import BaseRunner, concurrent as slots\n", "@concurrent(max=4)"),  # only the alias is bound
+    ("from cog import BaseRunner\n\ndef concurrent(max):\n    return lambda f: f\n", "@concurrent(max=4)"),
+    ("from cog import BaseRunner\nimport cog.x\n", "@cog.x.concurrent(max=4)"),
+    ("from cog import BaseRunner\nfrom cog import concurrent\n", "@(concurrent)(max=4)"),
+    ("from cog import BaseRunner, concurrent\n", "@concurrent(max=4)(None)"),
+])
+def test_a_decorator_that_is_not_cogs_concurrent_is_ignored(header, decorator):
+    # A sync run: with cog's decorator this would stop the build, so no error shows it was not taken for cog's.
+    result = analyze_source(concurrent_source(decorator, header, asynchronous=False), "Predictor")
+    assert result.findings == []
+    assert (result.concurrency_max, baked_concurrency(result)) == (None, 1)
+
+
+def test_the_topmost_cog_concurrent_decorator_is_the_one_read():
+    header = "import cog\nfrom cog import BaseRunner, concurrent\n"
+    result = analyze_source(concurrent_source("@concurrent(max=2)\n@cog.concurrent(max=8)", header), "Predictor")
+    assert result.concurrency_max == 2
+    result = analyze_source(concurrent_source("@concurrent(max=MAX)\n@cog.concurrent(max=8)", header), "Predictor")
+    assert messages(result.errors) == [LITERAL_MAX]
+
+
+CONCATENATE = {
+    "type": "array", "items": {"type": "string"},
+    "x-cog-array-type": "iterator", "x-cog-array-display": "concatenate",
+}
+ITERATOR = {"type": "array", "items": {"type": "string"}, "x-cog-array-type": "iterator"}
+
+
+@pytest.mark.parametrize(("imports", "returns", "expected"), [
+    ("from cog import AsyncConcatenateIterator\n", "AsyncConcatenateIterator[str]", CONCATENATE),
+    ("from typing import AsyncIterator\n", "AsyncIterator[str]", ITERATOR),
+    ("from collections.abc import AsyncIterator\n", "AsyncIterator[str]", ITERATOR),
+    ("import typing\n", "typing.AsyncIterator[str]", ITERATOR),
+])
+def test_an_async_streaming_run_with_concurrency_resolves_as_an_iterator(imports, returns, expected):
+    header = "from cog import BaseRunner, concurrent, streaming\n" + imports
+    result = analyze_source(concurrent_source("@concurrent(max=32)\n@streaming", header, returns=returns), "Predictor")
+    assert result.findings == []
+    assert result.output == {"title": "Output", **expected}
+    assert (result.streaming, result.concurrency_max, result.is_async) == (True, 32, True)
+
+
+def test_async_concatenate_iterator_of_int_is_rejected_like_the_sync_one():
+    header = "from cog import AsyncConcatenateIterator, BaseRunner, concurrent\n"
+    result = analyze_source(concurrent_source("", header, returns="AsyncConcatenateIterator[int]"), "Predictor")
+    assert messages(result.errors) == ["ConcatenateIterator element type must be str, got int"]
+
+
+def test_the_cli_prints_the_baked_concurrency_only_where_a_decorator_is_present(tmp_path):
+    def cli_report(name: str, decorator: str, asynchronous: bool = True) -> tuple[list[str], int]:
+        (tmp_path / name).mkdir()
+        source = concurrent_source(decorator, asynchronous=asynchronous)
+        text, problems = report(predictor(tmp_path / name, "", header=source))
+        return text.splitlines(), problems
+
+    lines, problems = cli_report("decorated", "@concurrent(max=4)")
+    assert "  concurrency: @concurrent max=4 on async run(): ENV COG_MAX_CONCURRENCY=4" in lines and problems == 0
+    lines, problems = cli_report("plain", "")
+    assert not any("concurrency" in line for line in lines) and problems == 0
+    lines, problems = cli_report("sync", "@concurrent(max=4)", asynchronous=False)
+    assert "  concurrency: @concurrent max=4 on sync run(): not built" in lines and problems == 1
+
+
+def test_a_concurrency_key_in_cog_yaml_is_reported_as_not_emulated(tmp_path):
+    deployment = predictor(tmp_path, "", header=concurrent_source("@concurrent(max=4)"))
+    (deployment / "cog.yaml").write_text((deployment / "cog.yaml").read_text() + "concurrency:\n  max: 2\n")
+    result = analyze_deployment(deployment)
+    assert messages(result.errors) == ["not emulated: cog.yaml `concurrency:` (it overrides @concurrent)"]
 
 
 # --- Comparing with the committed schema --------------------------------------------------------------------------

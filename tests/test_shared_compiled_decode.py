@@ -10,8 +10,9 @@ from scripts.harness.tiny_models.phi4 import SCRIPT_ANSWER, SCRIPT_REASONING
 from shared.common.compiled_graphs import compiled_graph_count
 from shared.optim.layer_filter import LANGUAGE_MODEL_LINEARS
 from shared.optim.quantization import quantize_int8_weight_only
-from shared.text.generator import Sampling, TextGenerator, Usage, chat_messages
+from shared.text.generator import TextGenerator, Usage, chat_messages
 from shared.text.loading import load_4bit_causal_lm, load_image_text_model
+from shared.text.sampling import Sampling
 from shared.text.settings import TextSettings
 
 CPU = torch.device("cpu")

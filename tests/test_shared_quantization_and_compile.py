@@ -22,8 +22,9 @@ from shared.optim.hqq_kernels import (
     tinygemm_takes_uint8,
 )
 from shared.optim.quantization import quantize_hqq, weight_bytes
-from shared.text.generator import ChatInputs, Sampling, TextGenerator, Usage
+from shared.text.generator import ChatInputs, TextGenerator, Usage
 from shared.text.loading import load_causal_lm
+from shared.text.sampling import Sampling
 from shared.text.settings import TextSettings
 
 CPU = torch.device("cpu")

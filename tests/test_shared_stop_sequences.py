@@ -173,7 +173,8 @@ def looping_generator(tmp_path_factory):
 
 
 def test_generation_stops_early_at_a_stop_sequence(looping_generator):
-    from shared.text.generator import Sampling, Usage, chat_messages
+    from shared.text.generator import Usage, chat_messages
+    from shared.text.sampling import Sampling
 
     generator = looping_generator
     usage = Usage()

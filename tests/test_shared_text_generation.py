@@ -5,7 +5,6 @@ from transformers import AutoTokenizer
 from shared.text.generator import (
     ContextTooLongError,
     IncrementalDetokenizer,
-    Sampling,
     TextGenerator,
     chat_messages,
 )
@@ -41,12 +40,6 @@ def test_streamed_pieces_add_up_and_never_split_a_character(tokenizer):
 def test_special_tokens_are_not_streamed(tokenizer):
     ids = tokenizer("Hello", add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     assert "".join(feed(tokenizer, ids)) == "Hello"
-
-
-def test_temperature_zero_is_greedy():
-    assert Sampling(8, 0.0, 0.5, 5).generate_kwargs()["do_sample"] is False
-    sampled = Sampling(8, 0.7, 0.9, 40).generate_kwargs()
-    assert sampled == {"do_sample": True, "temperature": 0.7, "top_p": 0.9, "top_k": 40}
 
 
 def test_context_overflow_names_the_field_and_the_room_left(tokenizer):

@@ -1,14 +1,19 @@
 """SmolLM3 through the real Cog server, on a tiny random-weight SmolLM3 loaded by the production code."""
 
+import difflib
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from scripts.harness.cog_server import CogServer
-from tests.cog_client import output_text
+from tests.cog_client import cancel, output_text
 
-MAX_CONTEXT = 1024  # the tiny model's longest static cache; the chat template alone is ~400 tokens here
+MAX_CONTEXT = 4096  # the tiny model's longest static cache; the chat template alone is ~400 tokens here
 BUCKET = 512  # the shorter cache a short answer takes
+SLOTS = 4
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +26,9 @@ def server(tiny_smollm3, tmp_path_factory):
         "DEVICE": "cpu",
         "OUTPUT_DIR": str(outputs),
         "HF_TOKEN": "hf_do_not_log_this_token",
+        # An operator's override of the image's @concurrent(max=32), as `docker run -e` sets it: 4 slots are
+        # quick to fill, to see the fifth request refused.
+        "COG_MAX_CONCURRENCY": str(SLOTS),
     }
     with CogServer("smollm3", env) as cog:
         cog.outputs = outputs
@@ -53,7 +61,7 @@ def test_setup_logs_one_line_of_stage_times(server):
     stages = re.findall(r"setup stages: ((?:[^,\"]+ \d+\.\d s, )*total \d+\.\d s)", server.log_tail(10**7))
     assert len(stages) == 1, stages
     names = [re.fullmatch(r"(.+) \d+\.\d s", part).group(1) for part in stages[0].split(", ")]
-    assert names == ["resolve", "load", "optimize", "compile", "warm-up", "total"]
+    assert names == ["resolve", "load", "optimize", "compile", "warm-up", "batch engine", "total"]
     assert float(re.search(r"compile (\d+\.\d) s", stages[0]).group(1)) > 0, "the warm-up compiles each bucket"
 
 
@@ -172,3 +180,83 @@ def test_token_never_reaches_the_logs(server):
     result = server.predict(prompt="Hello", max_new_tokens=2)
     assert "hf_do_not_log_this_token" not in result["logs"]
     assert "hf_do_not_log_this_token" not in server.log_tail(10**7)
+
+
+def similar(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def at_once(server, requests_: list[dict]) -> list[dict]:
+    with ThreadPoolExecutor(len(requests_)) as pool:
+        return list(pool.map(lambda inputs: server.predict(**inputs), requests_))
+
+
+# Requests that differ in every input a user sets; each must keep its own.
+MIXED = [
+    dict(prompt="Hello", max_new_tokens=20, temperature=0),
+    dict(prompt="Tell me a story.", max_new_tokens=24, temperature=1.0, top_p=0.9, top_k=40, seed=11),
+    dict(prompt="Tell me a story.", max_new_tokens=24, temperature=1.0, top_p=0.9, top_k=40, seed=12),
+    dict(prompt="What is 2+2?", max_new_tokens=7, temperature=0.7, seed=3, mode="no_think"),
+]
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_solo_answer(server):
+    alone = [output_text(server.predict(**inputs)) for inputs in MIXED]
+    assert similar(alone[1], alone[2]) < 0.5, "the seeds must tell requests apart for this test to mean anything"
+    together = at_once(server, MIXED)
+    assert [r["status"] for r in together] == ["succeeded"] * len(MIXED), together
+    assert re.search(r"engine: batch \(\d other requests streaming\)", server.log_tail(10**6))
+    for inputs, answer, solo in zip(MIXED, together, alone, strict=True):
+        assert 1 <= answer["metrics"]["output_token_count"] <= inputs["max_new_tokens"]
+        if inputs["temperature"] == 0:
+            assert output_text(answer) == solo
+        else:
+            # The same seed: its own solo answer, up to a draw that bf16 rounding in the packed batch tips the
+            # other way (the answer goes its own way from there), and closer to it than to any other.
+            others = [other for other in alone if other != solo]
+            assert similar(output_text(answer), solo) > max(similar(output_text(answer), o) for o in others)
+
+
+def test_stop_sequences_apply_to_each_batched_request_alone(server):
+    sample = dict(prompt="Hi", max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, seed=5)
+    solo = output_text(server.predict(**sample))
+    stop = solo[6:9]
+    plain, stopped = at_once(server, [sample, {**sample, "stop_sequences": stop}])
+    plain, stopped = output_text(plain), output_text(stopped)
+    assert stop in plain and similar(plain, solo) > 0.8, (plain, solo)
+    # The two share the batch and their inputs: the same draws, until one stops.
+    assert stopped == plain[: plain.index(stop)]
+
+
+def test_one_bad_request_among_good_ones_fails_alone(server):
+    good = dict(prompt="Fine", max_new_tokens=16, temperature=0)
+    bad = dict(prompt="Hi", max_new_tokens=MAX_CONTEXT, temperature=0)
+    results = at_once(server, [good, bad, good])
+    assert [r["status"] for r in results] == ["succeeded", "failed", "succeeded"], results
+    assert f"max_new_tokens: {MAX_CONTEXT} new tokens do not fit" in results[1]["error"]
+    assert output_text(results[0]) == output_text(results[2]) != ""
+    assert_ready_and_answering(server)
+
+
+def test_a_cancelled_stream_leaves_the_others_complete_and_past_the_slots_is_409(server):
+    # Greedy: this random model then repeats its last token and never ends early, so every slot stays taken.
+    short = {"max_new_tokens": 40, "temperature": 0}
+    endless = {"prompt": "Write a long essay.", "max_new_tokens": 3600, "temperature": 0}  # far longer than the test
+    with ThreadPoolExecutor(SLOTS) as pool:
+        cancelled = pool.submit(lambda: requests.post(
+            f"{server.url}/predictions", json={"id": "endless-essay", "input": endless}, timeout=300).json())
+        time.sleep(0.5)
+        others = [pool.submit(server.predict, **short, prompt=f"Note {n}") for n in range(SLOTS - 1)]
+        time.sleep(0.5)
+        refused = requests.post(f"{server.url}/predictions", json={"input": {"prompt": "one more"}}, timeout=30)
+        assert cancel(server, "endless-essay").status_code == 200, "it should still be streaming"
+        stopped = cancelled.result()
+        finished = [other.result() for other in others]
+    assert refused.status_code == 409, refused.text
+    assert stopped["status"] == "canceled", stopped
+    assert "output_token_count" not in stopped["metrics"], "coglet keeps no output of a cancelled prediction"
+    for answer in finished:
+        assert answer["status"] == "succeeded", answer
+        assert output_text(answer) == "\n" * short["max_new_tokens"]
+    assert "engine: batch" in "".join(answer["logs"] for answer in finished)
+    assert_ready_and_answering(server)

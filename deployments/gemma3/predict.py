@@ -7,12 +7,14 @@ variant chosen by environment variables in cog.yaml, never by a request input.
 import os
 
 import torch
-from cog import BaseRunner, ConcatenateIterator, Input, Path, streaming
+from cog import AsyncConcatenateIterator, BaseRunner, Input, Path, concurrent, streaming
+from transformers import Gemma3ForCausalLM
 
 from shared.common.model_source import ModelSource
 from shared.optim.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
 from shared.optim.pruning import PruneSettings, prune
 from shared.optim.quantization import quantize_int8_weight_only
+from shared.text.batching import text_causal_lm
 from shared.text.loading import load_image_text_model
 from shared.text.service import TextModel, TextRequest, TextService
 from shared.text.settings import TextSettings
@@ -29,6 +31,11 @@ class Gemma3(TextModel):
             quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
         # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
         return model
+
+    def text_decoder(self, model):
+        # The batch engine takes token ids only, and reads the text config's sizes: text requests batch on
+        # the language model and head alone; image requests decode one at a time on the whole model.
+        return text_causal_lm(model, Gemma3ForCausalLM)
 
 
 MODEL = Gemma3(
@@ -50,8 +57,11 @@ class Predictor(BaseRunner):
     def setup(self) -> None:
         self.service = TextService.start(MODEL)
 
+    # Requests served at once, batched together (shared/text/batching.py): the default the cog CLI bakes
+    # into the image as COG_MAX_CONCURRENCY, which `docker run -e` or the platform may override.
+    @concurrent(max=16)
     @streaming
-    def run(
+    async def run(
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=2097152),
         image: Path | None = Input(description="Optional image to ask about (PNG, JPEG, WebP, ...).", default=None),
@@ -96,9 +106,10 @@ class Predictor(BaseRunner):
             ge=0,
             le=2147483647,
         ),
-    ) -> ConcatenateIterator[str]:
+    ) -> AsyncConcatenateIterator[str]:
         request = TextRequest(
             prompt=prompt, system_prompt=system_prompt, image=image, max_new_tokens=max_new_tokens,
             temperature=temperature, top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed,
         )
-        yield from self.service.stream(request, self.record_metric)
+        async for piece in self.service.stream(request, self.record_metric):
+            yield piece

@@ -1,6 +1,6 @@
 """SmolLM3-3B, 4-bit HQQ (Pruna) with a compiled decode step, streaming text in think / no_think modes."""
 
-from cog import BaseRunner, ConcatenateIterator, Input, streaming
+from cog import AsyncConcatenateIterator, BaseRunner, Input, concurrent, streaming
 
 from shared.common.model_source import ModelSource
 from shared.optim.quantization import quantize_hqq
@@ -34,8 +34,11 @@ class Predictor(BaseRunner):
     def setup(self) -> None:
         self.service = TextService.start(MODEL)
 
+    # Requests served at once, batched together (shared/text/batching.py): the default the cog CLI bakes
+    # into the image as COG_MAX_CONCURRENCY, which `docker run -e` or the platform may override.
+    @concurrent(max=32)
     @streaming
-    def run(
+    async def run(
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=1048576),
         system_prompt: str = Input(
@@ -84,10 +87,11 @@ class Predictor(BaseRunner):
             ge=0,
             le=2147483647,
         ),
-    ) -> ConcatenateIterator[str]:
+    ) -> AsyncConcatenateIterator[str]:
         request = TextRequest(
             prompt=prompt, system_prompt=system_prompt, max_new_tokens=max_new_tokens, temperature=temperature,
             top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed,
             template={"enable_thinking": mode == "think"},
         )
-        yield from self.service.stream(request, self.record_metric)
+        async for piece in self.service.stream(request, self.record_metric):
+            yield piece

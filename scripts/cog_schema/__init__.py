@@ -21,12 +21,13 @@ named after what it follows (its docstring gives the Go files and lines):
     literals      literals.go
     module_scope  module_scope.go
     inputs        inputs.go: Input(...) calls and the input registry
-    annotations   annotations.go: type annotations, @streaming
+    annotations   annotations.go: type annotations, @streaming, @concurrent, async
     input_types   types.go resolveInputType; openapi_spec.go inputTypeJSONSchema
     outputs       schema_type.go resolveSchemaType
     result        types.go InputField, PredictorInfo
     target        target.go; inputs.go extractInputs; types.go ValidateInputField
-    parser        parser.go ParseWithOptions; generator.go; openapi/generate.go
+    parser        parser.go ParseWithOptions, ParseMetadataWithOptions; generator.go; openapi/generate.go;
+                  build.go configWithDecoratorConcurrency (the COG_MAX_CONCURRENCY the image gets)
     openapi       openapi_spec.go buildInputSchema, and the comparison with a committed openapi.json
     __main__      the CLI (pkg/image/build.go resolveBuildSchema)
 
@@ -38,8 +39,13 @@ Findings come in three kinds:
              quotes and whitespace between their parts
 
 Not emulated, reported as errors that say so: BaseModel / TypedDict / Opaque types, run() inherited from a
-class in another file. Not checked at all: @concurrent, and code tree-sitter-python would parse differently
-from CPython (its error recovery).
+class in another file, a `concurrency:` key in cog.yaml. Not checked at all: code tree-sitter-python would parse
+differently from CPython (its error recovery), and the Python-version floor for concurrency > 1 (build.go 530-539;
+3.11, config.go 34).
+
+@concurrent follows `cog build`'s order: its metadata pass (build.go 128) reads the decorator and async-ness right
+after finding the target, so its errors come before the inputs' and the output's.
+
 Inferred from tree-sitter-python's grammar rather than read in Go: comments are `extras`, named children of
 whatever node surrounds them, so Cog's parseListLiteral fails on a commented `choices=[...]` list and
 resolveInputReference counts a comment among a call's positional arguments; this package follows that reading.
@@ -47,12 +53,12 @@ Where Cog stops at its first error, this package goes on and lists every one, in
 """
 
 from .openapi import comparable_inputs, compare_with_committed, openapi_components
-from .parser import analyze_deployment, analyze_source
+from .parser import analyze_deployment, analyze_source, baked_concurrency
 from .result import DerivedInput, Finding, StaticSchema
 from .values import ALTERED, DROPPED, ERROR, StaticSchemaError, go_parse_float
 
 __all__ = [
     "ALTERED", "DROPPED", "ERROR", "DerivedInput", "Finding", "StaticSchema", "StaticSchemaError",
-    "analyze_deployment", "analyze_source", "comparable_inputs", "compare_with_committed", "go_parse_float",
-    "openapi_components",
+    "analyze_deployment", "analyze_source", "baked_concurrency", "comparable_inputs", "compare_with_committed",
+    "go_parse_float", "openapi_components",
 ]

@@ -4,8 +4,9 @@
     python -m scripts.cog_schema deployments/smollm3 ...
 
 Prints each deployment's findings and how its derived schema differs from its openapi.json; exits 1 on any.
+Where run() carries cog's @concurrent, also the COG_MAX_CONCURRENCY the built image gets.
 The CLI runs this step in replicate/cog 6110c912 pkg/image/build.go 454 (resolveBuildSchema: static generation
-unless `--openapi-schema FILE`).
+unless `--openapi-schema FILE`), after the metadata pass at 128 and before configWithDecoratorConcurrency at 158.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .openapi import compare_with_committed
-from .parser import analyze_deployment
+from .parser import analyze_deployment, baked_concurrency
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = REPO / "deployments"
@@ -34,6 +35,10 @@ def report(deployment: Path) -> tuple[str, int]:
     if committed.is_file() and not result.errors:
         differences = compare_with_committed(result, json.loads(committed.read_text()))
         lines += [f"  differs from openapi.json: {d}" for d in differences]
+    if result.concurrency_max is not None:
+        kind = "async" if result.is_async else "sync"
+        baked = "not built" if result.errors else f"ENV COG_MAX_CONCURRENCY={baked_concurrency(result)}"
+        lines.append(f"  concurrency: @concurrent max={result.concurrency_max} on {kind} {result.method}(): {baked}")
     problems = len(result.findings) + len(differences)
     if result.errors:
         lines.append(f"  `cog build` stops at: {result.errors[0].message}")

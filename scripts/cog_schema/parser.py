@@ -5,12 +5,16 @@ Follows replicate/cog 6110c912:
     pkg/schema/generator.go          51-73   GenerateInfo;  216-222  parsePredictRef: "file.py:Name"
     pkg/schema/python/parser.go      79-300  ParseWithOptions and its phases: parse, imports, module scope,
                                              input registry, target, inputs, output (models are not emulated)
+                                     44-77   ParseMetadataWithOptions: @concurrent and async, right after the target
+    pkg/image/build.go              120-161  Build: that metadata pass (128) before the schema (140), then
+                                             configWithDecoratorConcurrency (158; 492-505)
 """
 
+import ast
 import re
 from pathlib import Path
 
-from .annotations import is_streaming, parse_type_annotation
+from .annotations import concurrency_max, concurrent_decorator, is_async, is_streaming, parse_type_annotation
 from .imports import collect_imports
 from .inputs import collect_input_registry
 from .module_scope import collect_module_scope
@@ -43,6 +47,7 @@ def analyze_source(text: str, target: str) -> StaticSchema:
         result.findings.append(Finding(ERROR, str(error)))
         return result
     result.method = function.name
+    check_concurrency(module, function, result)
     extract_inputs(module, function, result)
     try:
         if function.returns is None:
@@ -60,6 +65,46 @@ def analyze_source(text: str, target: str) -> StaticSchema:
         result.findings.append(Finding(ERROR, str(error), function.lineno))
     result.findings = list(dict.fromkeys(result.findings))  # one note per parameter, however often it arose
     return result
+
+
+ASYNC_REQUIRED = "@concurrent(max > 1) requires an async run() or predict() method"
+
+
+def check_concurrency(module: Module, function: ast.FunctionDef | ast.AsyncFunctionDef, result: StaticSchema) -> None:
+    """ParseMetadataWithOptions (parser.go 63-70): is_async, concurrency_max, and the rule that max > 1 needs an
+    async method. `cog build` runs this pass first (build.go 128, generatePredictorMetadata), before the schema, so
+    its errors come before any input or output error; the schema pass repeats the same checks after the output
+    (parser.go 254, 278-284). build.go 499-500 has the rule a third time, worded "@cog.concurrent(max > 1) ...",
+    but the parser has stopped the build before it, so the message `cog build` prints is the parser's."""
+    result.is_async = is_async(function)
+    decorator = concurrent_decorator(module, function)
+    if decorator is None:
+        return
+    try:
+        result.concurrency_max = concurrency_max(module, decorator)
+    except StaticSchemaError as error:
+        result.findings.append(Finding(ERROR, str(error), decorator.lineno))
+        return
+    if result.concurrency_max > 1 and not result.is_async:
+        result.findings.append(Finding(ERROR, ASYNC_REQUIRED, function.lineno))
+
+
+def baked_concurrency(schema: StaticSchema) -> int:
+    """The COG_MAX_CONCURRENCY the built image runs with, cog.yaml having no `concurrency:` (analyze_deployment
+    reports one as not emulated).
+
+    build.go 492-505 configWithDecoratorConcurrency copies the decorator's max into the config, and the build bakes
+    it as `ENV COG_MAX_CONCURRENCY=N` (dockerfile/standard_generator.go 379-381; build.go 622-624 for a custom
+    Dockerfile), 1 for a bare @concurrent. Without a decorator nothing is baked and the runtime reads 1
+    (crates/coglet-python/src/lib.rs 189-200). A schema with errors builds no image."""
+    if schema.errors:
+        raise StaticSchemaError(f"no image: `cog build` stops at: {schema.errors[0].message}")
+    return schema.concurrency_max or 1
+
+
+def config_declares_concurrency(deployment: Path) -> bool:
+    """A top-level `concurrency:` key in cog.yaml, read without a YAML library."""
+    return any(re.match(r"^concurrency\s*:", line) for line in (deployment / "cog.yaml").read_text().splitlines())
 
 
 def predictor_ref(deployment: Path) -> str:
@@ -87,4 +132,8 @@ def analyze_deployment(deployment: Path) -> StaticSchema:
     source = deployment / file_name
     if not source.is_file():
         return StaticSchema(target, findings=[Finding(ERROR, f"failed to read predictor source {source}")])
-    return analyze_source(source.read_text(), target)
+    result = analyze_source(source.read_text(), target)
+    if config_declares_concurrency(deployment):
+        # build.go 493-497: cog.yaml's concurrency.max wins over the decorator and has its own async rule.
+        result.findings.append(Finding(ERROR, "not emulated: cog.yaml `concurrency:` (it overrides @concurrent)"))
+    return result

@@ -1,7 +1,7 @@
 """What the static step yields for one predictor: its inputs, output, and what Cog would stop on or lose.
 
-Follows replicate/cog 6110c912 pkg/schema/types.go 220-242 (InputField) and 253-262 (PredictorInfo); findings
-are this emulation's own: Cog stops at its first error, these list every one.
+Follows replicate/cog 6110c912 pkg/schema/types.go 220-242 (InputField) and 253-260 (PredictorInfo, with its
+ConcurrencyMax and IsAsync); findings are this emulation's own: Cog stops at its first error, these list every one.
 """
 
 from dataclasses import dataclass, field
@@ -50,6 +50,10 @@ class StaticSchema:
     inputs: list[DerivedInput] = field(default_factory=list)
     output: dict | None = None
     streaming: bool = False
+    # PredictorInfo.ConcurrencyMax: None without a cog @concurrent decorator (or when its arguments stop the
+    # build), 1 for a bare one, else its max=. Kept when the async rule (parser.go 282-284) rejects it.
+    concurrency_max: int | None = None
+    is_async: bool = False  # PredictorInfo.IsAsync: run() / predict() is an `async def`
     findings: list[Finding] = field(default_factory=list)
 
     @property

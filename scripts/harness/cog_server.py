@@ -27,6 +27,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def image_concurrency(deployment: Path) -> dict[str, str]:
+    """COG_MAX_CONCURRENCY as `cog build` bakes it into the image; nothing for a predictor that wouldn't build."""
+    from scripts.cog_schema import StaticSchemaError, analyze_deployment, baked_concurrency
+
+    try:
+        return {"COG_MAX_CONCURRENCY": str(baked_concurrency(analyze_deployment(deployment)))}
+    except StaticSchemaError:
+        return {}
+
+
 class CogServerError(RuntimeError):
     pass
 
@@ -60,6 +70,8 @@ class CogServer:
             )
         config = yaml.safe_load((self.deployment / "cog.yaml").read_text())
         env = {
+            # The built image's ENV: the cog CLI bakes the predictor's @concurrent(max=N) in (scripts/cog_schema).
+            **image_concurrency(self.deployment),
             **os.environ,
             # coglet starts its worker with the `python` on PATH: make it this interpreter.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -53,10 +53,22 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def new_seed() -> int:
+    """A fresh seed in the range the seed inputs take (0-2147483647)."""
+    return int.from_bytes(os.urandom(4), "big") >> 1
+
+
+def request_seed(seed: int | None) -> int:
+    """A request's seed, drawn when it gave none, and logged either way for re-runs."""
+    seed = new_seed() if seed is None else seed
+    logger.info("seed: %d", seed)
+    return seed
+
+
 def seed_everything(seed: int | None) -> int:
     """Seed Python, NumPy and torch (CPU and CUDA). No seed picks a fresh one and logs it, for re-runs."""
     if seed is None:
-        seed = int.from_bytes(os.urandom(4), "big") >> 1
+        seed = new_seed()
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     try:

@@ -1,20 +1,23 @@
 """Chat-templated text generation that streams, honours every sampling input and can be stopped."""
 
+import asyncio
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 import torch
-from transformers import ProcessorMixin, StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, ProcessorMixin, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from shared.common.compiled_graphs import compiled_graph_count
+from shared.common.runtime import new_seed
 from shared.text.kv_cache import CacheBuckets
+from shared.text.sampling import RequestSampler, SampleWith, Sampling
 from shared.text.settings import TextSettings
 
 logger = logging.getLogger(__name__)
@@ -24,20 +27,6 @@ class ContextTooLongError(ValueError):
     """The prompt, or the prompt plus max_new_tokens, does not fit the context window."""
 
 
-@dataclass(frozen=True)
-class Sampling:
-    max_new_tokens: int
-    temperature: float
-    top_p: float = 1.0
-    top_k: int = 0
-
-    def generate_kwargs(self) -> dict:
-        if self.temperature == 0:
-            # Greedy: the sampling knobs are set to their neutral values so transformers doesn't warn.
-            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
-
-
 class IncrementalDetokenizer(BaseStreamer):
     """Turns generated token ids into text pieces as they arrive, without splitting a UTF-8 character.
 
@@ -45,14 +34,14 @@ class IncrementalDetokenizer(BaseStreamer):
     streaming stays linear in the answer's length.
     """
 
-    def __init__(self, tokenizer, keep_tokens: tuple[str, ...] = ()):
+    def __init__(self, tokenizer, keep_tokens: tuple[str, ...] = (), pieces=None):
         self.tokenizer = tokenizer
         # Special tokens are dropped (end of turn, padding) except those the user must see, such as
         # <think> where a tokenizer marks it special.
         special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
         kept = set(tokenizer.convert_tokens_to_ids(list(keep_tokens)))
         self.hidden_ids = (special | set(tokenizer.all_special_ids)) - kept
-        self.pieces: queue.Queue = queue.Queue()
+        self.pieces = pieces if pieces is not None else queue.Queue()  # anything with put(piece)
         self.tokens: list[int] = []
         self.generated = 0
         self.prefix_offset = 0
@@ -63,7 +52,10 @@ class IncrementalDetokenizer(BaseStreamer):
         if not self.prompt_seen:  # generate() first hands over the prompt
             self.prompt_seen = True
             return
-        new = value.reshape(-1).tolist()
+        self.add(value.reshape(-1).tolist())
+
+    def add(self, new: list[int]) -> None:
+        """New token ids, as the batch engine hands them over."""
         self.generated += len(new)
         self.tokens.extend(t for t in new if t not in self.hidden_ids)
         prefix = self._decode(self.tokens[self.prefix_offset : self.read_offset])
@@ -112,6 +104,10 @@ class ChatInputs:
     def prompt_tokens(self) -> int:
         return int(self.tensors["input_ids"].shape[1])
 
+    @property
+    def has_pixels(self) -> bool:
+        return "pixel_values" in self.tensors
+
 
 def chat_messages(prompt: str, system_prompt: str = "", image=None) -> list[dict]:
     """One user turn (text, and an image first when given) after the system prompt, in the parts format
@@ -157,6 +153,12 @@ class TextGenerator:
             max_workers=1, thread_name_prefix="generate",
             initializer=self.caches.configure_compiling_thread if self.caches else None,
         )
+
+    def end_of_turn_ids(self) -> list[int]:
+        """The tokens that end an answer: the model's generation config's, and the tokenizer's."""
+        configured = self.model.generation_config.eos_token_id
+        ids = configured if isinstance(configured, list) else [configured]
+        return sorted({*ids, self.tokenizer.eos_token_id} - {None})
 
     def render(self, messages: list[dict], **template_kwargs) -> str:
         """The prompt text of plain-text messages (a tokenizer's template)."""
@@ -206,35 +208,64 @@ class TextGenerator:
                 f"the {self.max_context}-token context window (at most {room} for this prompt)"
             )
 
-    def stream(self, inputs: ChatInputs, sampling: Sampling, usage: Usage | None = None) -> Iterator[str]:
+    def stream(
+        self, inputs: ChatInputs, sampling: Sampling, usage: Usage | None = None, seed: int | None = None
+    ) -> Iterator[str]:
         """Yield text pieces as they are generated, and fill in `usage`. Closing the iterator stops generation
-        promptly."""
-        usage = usage if usage is not None else Usage()
-        self.check_fits(inputs.prompt_tokens, sampling.max_new_tokens, inputs.fields)
-        cache = self.caches.pick(inputs.prompt_tokens + sampling.max_new_tokens) if self.caches else None
-        usage.cache_length = cache.max_cache_len if cache is not None else None
-        if cache is not None:
-            logger.info("KV cache: %d tokens (prompt %d + max_new_tokens %d)",
-                        cache.max_cache_len, inputs.prompt_tokens, sampling.max_new_tokens)
+        promptly. `seed` seeds this request's own sampler (shared/text/sampling.py); None draws one."""
         streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens)
-        stop = threading.Event()
-
-        def run():
-            try:
-                self._generate(inputs.tensors, sampling, cache, streamer=streamer, stop=stop)
-            finally:
-                streamer.pieces.put(_DONE)
-
-        # Pieces reach the client while the generation thread decodes; torch's RNG is process-wide, so the
-        # caller's seed still applies there.
-        done = self.generation_thread.submit(run)
+        done, stop = self._start(inputs, sampling, usage, seed, streamer)
         try:
             while (piece := streamer.pieces.get()) is not _DONE:
                 yield piece
         finally:
             stop.set()
+            self._finish(done.result(), streamer, usage)  # result() waits for generate() to return
+
+    async def astream(
+        self, inputs: ChatInputs, sampling: Sampling, usage: Usage | None = None, seed: int | None = None
+    ) -> AsyncIterator[str]:
+        """`stream` for an async predictor: the event loop stays free for other requests while this one decodes.
+        Cancelling the task, or closing the iterator, stops generation promptly."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue = asyncio.Queue()
+        streamer = IncrementalDetokenizer(self.tokenizer, self.keep_tokens, _ThreadToLoop(loop, pieces))
+        done, stop = self._start(inputs, sampling, usage, seed, streamer)
+        try:
+            while (piece := await pieces.get()) is not _DONE:
+                yield piece
+        finally:
+            stop.set()
+            error = await asyncio.shield(asyncio.wrap_future(done))
+            self._finish(error, streamer, usage)
+
+    def _start(self, inputs: ChatInputs, sampling: Sampling, usage: Usage | None, seed: int | None, streamer):
+        """Check the request fits, pick its cache, and queue its generate() on the generation thread."""
+        self.check_fits(inputs.prompt_tokens, sampling.max_new_tokens, inputs.fields)
+        cache = self.caches.pick(inputs.prompt_tokens + sampling.max_new_tokens) if self.caches else None
+        if usage is not None:
+            usage.cache_length = cache.max_cache_len if cache is not None else None
+        if cache is not None:
+            logger.info("KV cache: %d tokens (prompt %d + max_new_tokens %d)",
+                        cache.max_cache_len, inputs.prompt_tokens, sampling.max_new_tokens)
+        sampler = RequestSampler(sampling, new_seed() if seed is None else seed, self.device)
+        stop = threading.Event()
+
+        def run() -> BaseException | None:
+            try:
+                self._generate(inputs.tensors, sampling, cache, sampler, streamer=streamer, stop=stop)
+            except BaseException as error:  # handed to the request that asked, on its own thread
+                return error
+            finally:
+                streamer.pieces.put(_DONE)
+            return None
+
+        return self.generation_thread.submit(run), stop
+
+    @staticmethod
+    def _finish(error: BaseException | None, streamer: "IncrementalDetokenizer", usage: Usage | None) -> None:
+        if usage is not None:
             usage.output_tokens = streamer.generated
-            error = done.exception()  # waits for generate() to return
         if error is not None:
             raise error
 
@@ -255,14 +286,19 @@ class TextGenerator:
             start = time.perf_counter()
             # Four new tokens: three decode steps, enough for CUDA graphs to warm up, record and replay. On the
             # generation thread: the graphs are kept for the thread that compiled them.
-            warm = partial(self._generate, tensors, Sampling(4, 0.0), self.caches.caches[length], min_new_tokens=4)
+            greedy = Sampling(4, 0.0)
+            sampler = RequestSampler(greedy, 0, self.device)
+            warm = partial(self._generate, tensors, greedy, self.caches.caches[length], sampler, min_new_tokens=4)
             self.on_generation_thread(warm)
             logger.info("warm-up: decode step over a %d-token cache in %.1f s", length, time.perf_counter() - start)
         if compiled_graph_count() == graphs:
             logger.warning("warm-up compiled no graph: generate() decodes eagerly (see transformers' warnings above)")
 
-    def _generate(self, tensors: dict, sampling: Sampling, cache, streamer=None, stop=None, **extra) -> None:
+    def _generate(self, tensors: dict, sampling: Sampling, cache, sampler: RequestSampler, streamer=None, stop=None,
+                  **extra) -> None:
         stopping = StoppingCriteriaList([_StopWhenSet(stop)]) if stop is not None else None
+        # Greedy over scores where the request's sampler left only its pick (shared/text/sampling.py).
+        processors = LogitsProcessorList([] if sampling.greedy else [SampleWith(sampler)])
         # no_grad, as generate() itself uses: compiled graphs over tensor-subclass weights (torchao INT8) under
         # inference_mode have open bugs (pytorch#170419).
         with torch.no_grad():
@@ -274,10 +310,22 @@ class TextGenerator:
                 past_key_values=cache,
                 streamer=streamer,
                 stopping_criteria=stopping,
+                logits_processor=processors,
                 pad_token_id=self.tokenizer.pad_token_id,
-                **sampling.generate_kwargs(),
+                do_sample=False, temperature=None, top_p=None, top_k=None,  # neutral, so transformers doesn't warn
                 **extra,
             )
+
+
+class _ThreadToLoop:
+    """A queue's put() for the generation thread that delivers into an asyncio queue on the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pieces: asyncio.Queue):
+        self.loop = loop
+        self.pieces = pieces
+
+    def put(self, piece) -> None:
+        self.loop.call_soon_threadsafe(self.pieces.put_nowait, piece)
 
 
 def _system_into_user_turn(messages: list[dict]) -> list[dict]:

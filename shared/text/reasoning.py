@@ -51,20 +51,37 @@ class ReasoningSplitter:
             out.append((self.state, text))
 
 
+class AnswerOnly:
+    """The answer of a streamed reasoning trace, piece by piece, with its leading blank lines dropped."""
+
+    def __init__(self):
+        self.splitter = ReasoningSplitter()
+        self.started = False
+
+    def feed(self, piece: str) -> str:
+        return self._answer(self.splitter.feed(piece))
+
+    def flush(self) -> str:
+        return self._answer(self.splitter.flush())
+
+    def _answer(self, labelled: list[tuple[str, str]]) -> str:
+        shown = ""
+        for kind, text in labelled:
+            if kind == ANSWER:
+                text = text if self.started else text.lstrip()
+                self.started = self.started or bool(text)
+                shown += text
+        return shown
+
+
 def visible_text(pieces: Iterable[str], show_reasoning: bool) -> Iterator[str]:
     """The stream a user sees: everything, tags included, or only the answer (leading blank lines dropped)."""
     if show_reasoning:
         yield from pieces
         return
-    splitter = ReasoningSplitter()
-    started = False
+    answer = AnswerOnly()
     for piece in pieces:
-        for kind, text in splitter.feed(piece):
-            if kind == ANSWER:
-                text = text if started else text.lstrip()
-                if text:
-                    started = True
-                    yield text
-    for kind, text in splitter.flush():
-        if kind == ANSWER and (text := text if started else text.lstrip()):
+        if text := answer.feed(piece):
             yield text
+    if text := answer.flush():
+        yield text

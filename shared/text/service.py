@@ -5,10 +5,14 @@ service owns everything else: settings read once, weights resolved, the generato
 request the input checks, seeding, chat template, streaming, stop sequences, metrics and the saved answer.
 """
 
+import asyncio
+import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -19,15 +23,25 @@ from shared.common.inputs import MAX_CHARS_PER_TOKEN, require_text
 from shared.common.metrics import record_metrics
 from shared.common.model_source import ModelSource
 from shared.common.outputs import save_text
-from shared.common.runtime import PredictionTimer, begin_setup, seed_everything
+from shared.common.runtime import PredictionTimer, begin_setup, request_seed
 from shared.common.setup_stages import SetupStages
-from shared.text.generator import ContextTooLongError, Sampling, TextGenerator, Usage, chat_messages
+from shared.text.batching import BatchEngine
+from shared.text.generator import (
+    ChatInputs,
+    ContextTooLongError,
+    IncrementalDetokenizer,
+    TextGenerator,
+    Usage,
+    chat_messages,
+)
 from shared.text.loading import load_causal_lm
-from shared.text.reasoning import visible_text
+from shared.text.reasoning import AnswerOnly
+from shared.text.sampling import Sampling
 from shared.text.settings import TextSettings
-from shared.text.stop_sequences import parse_stop_sequences, stop_at
+from shared.text.stop_sequences import StopSequenceFilter, parse_stop_sequences
 
 RecordMetric = Callable[[str, float], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +70,11 @@ class TextModel:
         """The model as served: quantized, pruned... Runs once, at setup."""
         return model
 
+    def text_decoder(self, model):
+        """The causal LM the batch engine decodes, over the served weights: the model itself, or its text part
+        when the engine can't take the whole (it reads token ids only)."""
+        return model
+
 
 @dataclass(frozen=True, kw_only=True)
 class TextRequest:
@@ -75,10 +94,19 @@ class TextRequest:
 
 
 class TextService:
-    def __init__(self, model: TextModel, generator: TextGenerator, output_dir: Path | None = None):
+    """`batch`: the engine that decodes concurrent requests together; None when the container admits one at a
+    time (COG_MAX_CONCURRENCY 1), or when the model can't batch."""
+
+    def __init__(self, model: TextModel, generator: TextGenerator, output_dir: Path | None = None,
+                 batch: BatchEngine | None = None):
         self.model = model
         self.generator = generator
         self.output_dir = output_dir  # answers are also written here (OUTPUT_DIR)
+        self.batch = batch
+        self.in_flight = 0  # requests streaming now; changed on the event loop only
+        # One tokenizer call at a time, off the event loop: a long prompt takes a while, and a fast tokenizer
+        # must not be called from two threads at once ("Already borrowed").
+        self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
 
     @classmethod
     def start(cls, model: TextModel, environ: Mapping[str, str] = os.environ) -> "TextService":
@@ -100,37 +128,86 @@ class TextService:
                 keep_tokens=model.keep_tokens, system_in_user_turn=model.system_in_user_turn,
             )
             generator.warm_up()
+        batch = None
+        if settings.max_requests > 1:
+            with stages.stage("batch engine"):
+                batch = BatchEngine(model.text_decoder(loaded), generator.end_of_turn_ids(), settings)
+                batch.warm_up()
         compile_cache.save(stages)
         stages.finish(setup.runtime.setup_report)
-        return cls(model, generator, setup.runtime.output_dir)
+        return cls(model, generator, setup.runtime.output_dir, batch)
 
-    def stream(self, request: TextRequest, record_metric: RecordMetric) -> Iterator[str]:
-        """Check the inputs, then stream the answer; record Replicate-style metrics and save the answer."""
+    async def stream(self, request: TextRequest, record_metric: RecordMetric) -> AsyncIterator[str]:
+        """Check the inputs, then stream the answer; record Replicate-style metrics and save the answer.
+
+        A request that arrives while others stream joins them in the batch engine; one alone (and any with an
+        image, which the engine can't take) decodes on the compiled static cache, the fastest path for one.
+        """
         require_text("prompt", request.prompt)
         stops = parse_stop_sequences(request.stop_sequences)
         refuse_text_past_context(self.generator.max_context, prompt=request.prompt,
                                  system_prompt=request.system_prompt)
         picture = load_image(request.image, "image") if request.image else None
-        seed_everything(request.seed)
-        chat = self.generator.encode_chat(
-            chat_messages(request.prompt, request.system_prompt, picture), **(request.template or {})
-        )
+        seed = request_seed(request.seed)
+        messages = chat_messages(request.prompt, request.system_prompt, picture)
+        encode = partial(self.generator.encode_chat, messages, **(request.template or {}))
+        chat = await asyncio.wrap_future(self.tokenizing.submit(encode))
         sampling = Sampling(request.max_new_tokens, request.temperature, request.top_p, request.top_k)
+        self.generator.check_fits(chat.prompt_tokens, sampling.max_new_tokens, chat.fields)
         timer = PredictionTimer(self.generator.device)
         record_metrics(record_metric, {"input_token_count": chat.prompt_tokens})
         usage = Usage()
+        batched = self.batch is not None and self.in_flight > 0 and not chat.has_pixels
+        logger.info("engine: %s (%d other requests streaming)", "batch" if batched else "single request",
+                    self.in_flight)
+        raw = self._batched(chat, sampling, seed, usage) if batched else self.generator.astream(
+            chat, sampling, usage, seed)
+        # Stop sequences apply to what the user sees, so a stop word inside hidden reasoning can't end an
+        # answer that never started.
+        answer = AnswerOnly() if self.model.reasoning and not request.show_reasoning else None
+        stop = StopSequenceFilter(stops)
         pieces = []
-        # closing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
-        with closing(self.generator.stream(chat, sampling, usage)) as raw:
-            # Stop sequences apply to what the user sees, so a stop word inside hidden reasoning can't end an
-            # answer that never started.
-            shown = visible_text(raw, request.show_reasoning) if self.model.reasoning else raw
-            for piece in stop_at(shown, stops):
-                timer.first_output()
-                pieces.append(piece)
-                yield piece
+        self.in_flight += 1
+        try:
+            # aclosing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
+            async with aclosing(raw):
+                async for piece in raw:
+                    if text := stop.feed(answer.feed(piece) if answer else piece):
+                        timer.first_output()
+                        pieces.append(text)
+                        yield text
+                    if stop.stopped:
+                        break
+            if not stop.stopped and (text := (stop.feed(answer.flush()) if answer else "") + stop.flush()):
+                pieces.append(text)
+                yield text
+        finally:
+            self.in_flight -= 1
         record_metrics(record_metric, timer.log(output_tokens=usage.output_tokens))
         save_text("".join(pieces), self.model.name, self.output_dir)
+
+    async def _batched(self, chat: ChatInputs, sampling: Sampling, seed: int, usage: Usage) -> AsyncIterator[str]:
+        pieces: list[str] = []
+        detokenizer = IncrementalDetokenizer(self.generator.tokenizer, self.generator.keep_tokens, _Collect(pieces))
+        ids = chat.tensors["input_ids"][0].tolist()
+        try:
+            async for new in self.batch.stream_tokens(ids, sampling, seed, self.generator.device):
+                detokenizer.add(new)
+                while pieces:
+                    yield pieces.pop(0)
+            detokenizer.end()
+            while pieces:
+                yield pieces.pop(0)
+        finally:
+            usage.output_tokens = detokenizer.generated
+
+
+class _Collect:
+    def __init__(self, pieces: list[str]):
+        self.pieces = pieces
+
+    def put(self, piece: str) -> None:
+        self.pieces.append(piece)
 
 
 def refuse_text_past_context(max_context: int, **texts: str) -> None:

@@ -10,6 +10,10 @@ from dataclasses import dataclass, replace
 DEFAULT_CACHE_BUCKETS = (1024, 4096, 16384)
 MIN_BUCKET = 32  # the warm-up's prompt and new tokens fit in it
 HQQ_FAST_KERNEL_CHOICES = ("require", "warn")
+# Tokens of KV cache each concurrent request gets in the batch engine's shared pool, unless BATCH_KV_TOKENS says:
+# pages are taken as a request grows, so a long request borrows from short ones and one request may use up to
+# the whole context; a request that finds no free page waits for one.
+BATCH_KV_TOKENS_PER_REQUEST = 4096
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,10 @@ class TextSettings:
     compile: bool = True  # COMPILE: 1 compiles the decode step over static caches; 0 decodes eagerly
     cache_buckets: tuple[int, ...] = DEFAULT_CACHE_BUCKETS  # CACHE_BUCKETS: shorter caches, comma-separated
     hqq_fast_kernel: str = "require"  # HQQ_FAST_KERNEL: a quantized layer off the int4 kernel fails setup, or warns
+    # COG_MAX_CONCURRENCY: requests the container admits at once, the variable coglet itself reads (the cog CLI
+    # bakes the predictor's @cog.concurrent(max=N) into the image as it); above 1, the batch engine decodes them.
+    max_requests: int = 1
+    batch_kv_tokens: int = 0  # BATCH_KV_TOKENS: the batch engine's KV pool; 0 sizes it from max_requests
 
     def __post_init__(self):
         if self.max_context < MIN_BUCKET:
@@ -32,6 +40,13 @@ class TextSettings:
                 f"CACHE_BUCKETS: {','.join(map(str, self.cache_buckets))} has a length below {MIN_BUCKET} "
                 f"(each at least {MIN_BUCKET})"
             )
+        if self.max_requests < 1:
+            raise ValueError(f"COG_MAX_CONCURRENCY: {self.max_requests} (at least 1 request at a time)")
+        if self.max_requests > 1 and 0 < self.batch_kv_tokens < self.max_context:
+            raise ValueError(
+                f"BATCH_KV_TOKENS: {self.batch_kv_tokens} can't hold one request of the {self.max_context}-token "
+                f"context (at least {self.max_context}, or 0 for {BATCH_KV_TOKENS_PER_REQUEST} per request)"
+            )
         if self.hqq_fast_kernel not in HQQ_FAST_KERNEL_CHOICES:
             offered = ", ".join(HQQ_FAST_KERNEL_CHOICES)
             raise ValueError(f"HQQ_FAST_KERNEL: {self.hqq_fast_kernel!r} is not a choice (one of {offered})")
@@ -40,6 +55,11 @@ class TextSettings:
     def cache_lengths(self) -> tuple[int, ...]:
         """The static caches to compile, shortest first: the buckets below the maximum context, then it."""
         return (*sorted({length for length in self.cache_buckets if length < self.max_context}), self.max_context)
+
+    @property
+    def batch_pool_tokens(self) -> int:
+        """The batch engine's KV pool, in tokens."""
+        return self.batch_kv_tokens or max(self.max_context, self.max_requests * BATCH_KV_TOKENS_PER_REQUEST)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], defaults: "TextSettings") -> "TextSettings":
@@ -51,6 +71,8 @@ class TextSettings:
             compile=_flag(environ, "COMPILE", defaults.compile),
             cache_buckets=_integers(environ, "CACHE_BUCKETS", defaults.cache_buckets),
             hqq_fast_kernel=environ.get("HQQ_FAST_KERNEL", defaults.hqq_fast_kernel),
+            max_requests=_integer(environ, "COG_MAX_CONCURRENCY", defaults.max_requests),
+            batch_kv_tokens=_integer(environ, "BATCH_KV_TOKENS", defaults.batch_kv_tokens),
         )
 
 
