@@ -71,19 +71,19 @@ class TextSettings:
             compile=_flag(environ, "COMPILE", defaults.compile),
             cache_buckets=_integers(environ, "CACHE_BUCKETS", defaults.cache_buckets),
             hqq_fast_kernel=environ.get("HQQ_FAST_KERNEL", defaults.hqq_fast_kernel),
-            max_requests=_integer(environ, "COG_MAX_CONCURRENCY", defaults.max_requests),
+            max_requests=_integer(environ, "COG_MAX_CONCURRENCY", defaults.max_requests, "requests at once, e.g. 16"),
             batch_kv_tokens=_integer(environ, "BATCH_KV_TOKENS", defaults.batch_kv_tokens),
         )
 
 
-def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
+def _integer(environ: Mapping[str, str], name: str, default: int, example: str = "a token count, e.g. 8192") -> int:
     value = environ.get(name)
     if value is None:
         return default
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{name}: {value!r} is not a whole number (a token count, e.g. 8192)") from None
+        raise ValueError(f"{name}: {value!r} is not a whole number ({example})") from None
 
 
 def _integers(environ: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
