@@ -92,6 +92,11 @@ STAGES = (
     # bf16 eager ~60 s; compiled decode: ~2.5 compiles x ~45 s; HQQ quantize ~30 s + compiles again
     Stage("speed-smollm3", "scripts.gpu.speed:smollm3", 400,
           "SmolLM3-3B decode tokens/s at each context: bf16 eager, bf16 + compiled decode, HQQ 4-bit + compiled"),
+    # the real-layer checkpoint ~20 s; setup: HQQ ~30 s + 4 decode compiles ~45 s each + batch engine ~10 s;
+    # 7 levels of 128 tokens, the longest 32 requests one at a time (~40 s)
+    Stage("concurrency-smollm3", "scripts.gpu.concurrency:smollm3", 330,
+          "SmolLM3 (real layer sizes, HQQ 4-bit) at 1/4/16/32 concurrent requests, batched, against one at a "
+          "time: aggregate and per-request tokens/s, TTFT p50/p95", cuda_only=True),
     Stage("speed-gemma3", "scripts.gpu.speed:gemma3", 380,
           "Gemma-3-4B decode tokens/s: bf16 eager, bf16 + compiled decode, INT8 + compiled decode"),
     # 14B: eager ~60 s, compiled ~150 s, Unsloth 4-bit load from the checkpoint ~60 s + runs ~40 s
