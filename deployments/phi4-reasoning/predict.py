@@ -31,9 +31,10 @@ MODEL = Phi4Reasoning(
         revision_env="PHI4_REVISION",
         local_dir_env="PHI4_MODEL_DIR",
     ),
-    # Prompt + answer; the longest static KV cache. Overridden by the environment (shared/text/settings.py).
-    # The checkpoint is stored in 4-bit: NF4 is the only quantization.
-    defaults=TextSettings(max_context=32768 + 4096, quantize="nf4", quantize_choices=("nf4",)),
+    # Prompt + answer, up to the model's window (max_position_embeddings 32768); the longest static KV cache.
+    # Overridden by the environment (shared/text/settings.py). The checkpoint is stored in 4-bit: NF4 is the
+    # only quantization.
+    defaults=TextSettings(max_context=32768, quantize="nf4", quantize_choices=("nf4",)),
     keep_tokens=("<think>", "</think>"),
     # Phi-4's template always sends its fixed reasoning system prompt: ours joins the user turn.
     system_in_user_turn=True,
