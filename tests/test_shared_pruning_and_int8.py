@@ -92,7 +92,6 @@ def test_requests_never_change_the_model(tiny_gemma3, monkeypatch):
     monkeypatch.setenv("PRUNE_METHOD", "gradual")
     monkeypatch.setenv("PRUNE_SPARSITY", "0.4")
     monkeypatch.setenv("DEVICE", "cpu")
-    monkeypatch.setenv("MAX_CONTEXT_TOKENS", "1024")  # one cache and one decode graph: the weights are the point
     predictor = predictor_class("gemma3")()
     predictor.setup()
     before = fingerprint(predictor.service.generator.model)

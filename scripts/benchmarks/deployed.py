@@ -7,24 +7,21 @@ changes, the measuring code doesn't have to.
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from shared.optim.layer_filter import LANGUAGE_MODEL_LINEARS, LayerFilter
 from shared.optim.quantization import quantize_int8_weight_only
+from shared.text.kv_cache import CacheBuckets
+from shared.text.service import TextModel
 from shared.text.settings import TextSettings
-
-if TYPE_CHECKING:  # transformers: imported where a text model is set up, not by every FLUX or functional stage
-    from shared.text.kv_cache import CacheBuckets
-    from shared.text.service import TextModel
 
 # Every linear layer of a text-only decoder but the head and embeddings (the real-size Gemma-3 is text-only:
 # its layers are `model.layers.*`, not `model.language_model.layers.*`).
 TEXT_DECODER_LINEARS = LayerFilter(include=(r"layers\.",), exclude=(r"lm_head", r"embed"))
 
 
-def text_model(deployment: str) -> "TextModel":
+def text_model(deployment: str) -> TextModel:
     """The deployment's declaration, from its predict.py."""
     from scripts.harness.deployment_predictor import predictor_module
 
@@ -36,11 +33,9 @@ def text_settings(deployment: str) -> TextSettings:
     return text_model(deployment).defaults
 
 
-def cache_buckets(model, deployment: str, device: torch.device) -> "CacheBuckets":
+def cache_buckets(model, deployment: str, device: torch.device) -> CacheBuckets:
     """The static KV caches the deployment compiles its decode step over; a request takes the smallest that
     holds it (`CacheBuckets.pick`). The benchmarks decode on the calling thread, so it gets the compile config."""
-    from shared.text.kv_cache import CacheBuckets
-
     caches = CacheBuckets(model, text_settings(deployment).cache_lengths, device)
     caches.configure_compiling_thread()
     return caches

@@ -15,10 +15,21 @@ from pathlib import Path
 import torch
 
 from scripts.benchmarks import deployed
-from scripts.benchmarks.models import ImageSize
 from scripts.benchmarks.timing import GraphCounter, Spread, fresh_start, peak_memory_mb, seconds
+from shared.flux.engine import ImageRequest
 
 CONTROLS = ("bf16 eager", "bf16 + compile")
+PROMPT = "a lighthouse at dawn, volumetric light, 35mm photograph"
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    side: int
+    steps: int
+
+    def request(self, seed: int = 0) -> ImageRequest:
+        return ImageRequest(prompt=PROMPT, width=self.side, height=self.side, steps=self.steps, guidance=3.5,
+                            seed=seed)
 
 
 @dataclass

@@ -5,30 +5,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from scripts.benchmarks import real_size
+from scripts.benchmarks.flux import ImageSize
+from scripts.benchmarks.llm import TextModel
 from scripts.registry import DEPLOYMENTS, TINY_MODELS
 
-if TYPE_CHECKING:  # the LLM benchmark imports transformers: a stage that never builds a model shouldn't
-    from scripts.benchmarks.llm import TextModel
-
 NAMES = {name: deployment.model for name, deployment in DEPLOYMENTS.items() if deployment.kind == "text"}
-PROMPT = "a lighthouse at dawn, volumetric light, 35mm photograph"  # every benchmarked FLUX image's
-
-
-@dataclass(frozen=True)
-class ImageSize:
-    side: int
-    steps: int
-
-    def request(self, seed: int = 0):
-        from shared.flux.engine import ImageRequest  # diffusers: only where an image is made
-
-        return ImageRequest(prompt=PROMPT, width=self.side, height=self.side, steps=self.steps, guidance=3.5,
-                            seed=seed)
 
 
 @dataclass(frozen=True)
@@ -69,9 +54,7 @@ def tiny_model(name: str, root: Path) -> Path:
     return directory
 
 
-def tiny_text_model(deployment: str, directory: Path) -> "TextModel":
-    from scripts.benchmarks.llm import TextModel
-
+def tiny_text_model(deployment: str, directory: Path) -> TextModel:
     def build(device: torch.device):
         from transformers import AutoModelForCausalLM, Gemma3ForConditionalGeneration
 
@@ -88,10 +71,8 @@ REAL_FACTORIES = {
 }
 
 
-def real_text_model(deployment: str, checkpoint: Callable[[], Path] | None = None) -> "TextModel":
+def real_text_model(deployment: str, checkpoint: Callable[[], Path] | None = None) -> TextModel:
     """Random weights straight on the device; `checkpoint()` saves (once) a copy for loaders reading from disk."""
-    from scripts.benchmarks.llm import TextModel
-
     factory = REAL_FACTORIES[deployment]
     return TextModel(NAMES[deployment], deployment, lambda device: real_size.build_on(device, factory), checkpoint)
 

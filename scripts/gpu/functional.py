@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.benchmarks import deployed
 from scripts.gpu.context import StageContext
 from scripts.harness.cog_server import DEPLOYMENTS, REPO, CogServer
 
@@ -158,7 +159,7 @@ def txt2img(context: StageContext, quantize: str) -> Scenario:
 
 def flux(context: StageContext) -> None:
     """The device's first FLUX quantization (fp8 on an H200): text-to-image with every hot-swap, image-to-image."""
-    quantize = flux_quantizations(context.device)[0]
+    quantize = deployed.functional_flux_quantizations(context.device)[0]
     run_scenario(context, txt2img(context, quantize))
     image = DEPLOYMENTS / "flux-dev-img2img" / "examples" / "scene.png"
     run_scenario(context, Scenario(f"img2img {quantize}", "flux-dev-img2img", flux_env(context, quantize),
@@ -167,16 +168,8 @@ def flux(context: StageContext) -> None:
 
 def flux_nf4(context: StageContext) -> None:
     """The other CUDA quantizations (NF4, the default on small GPUs): text-to-image with every hot-swap."""
-    for quantize in flux_quantizations(context.device)[1:]:
+    for quantize in deployed.functional_flux_quantizations(context.device)[1:]:
         run_scenario(context, txt2img(context, quantize))
-
-
-def flux_quantizations(device) -> tuple[str, ...]:
-    # Imported here: the measuring code pulls in transformers and diffusers, which the servers import, not this
-    # stage's process (it only talks to them over HTTP).
-    from scripts.benchmarks import deployed
-
-    return deployed.functional_flux_quantizations(device)
 
 
 def flux_log_checks(quantize: str) -> dict[str, str]:

@@ -47,10 +47,10 @@ class Workdir:
 
     def tiny_loras(self) -> dict[str, Path]:
         """The tiny FLUX LoRA set the tests use: built-in styles (a FLUX_STYLE_LORAS_DIR), a custom one, ..."""
+        from scripts.harness.tiny_models.flux_loras import build_tiny_loras
+
         directory = self.root / "tiny" / "flux-loras"
         if not (directory / "custom.safetensors").exists():
-            from scripts.harness.tiny_models.flux_loras import build_tiny_loras  # diffusers: only to build
-
             shutil.rmtree(directory, ignore_errors=True)
             build_tiny_loras(self.tiny("flux"), directory)
         return {"styles": directory / "styles", "custom": directory / "custom.safetensors"}
@@ -58,13 +58,13 @@ class Workdir:
     def tiny_safety_checker(self) -> dict[str, str]:
         """The FLUX deployments' two safety models, tiny, flagging only red images (tiny FLUX never paints one),
         as the environment variables they are read from."""
-        folders = {"SAFETY_CHECKER_MODEL_DIR": (self.root / "tiny" / "safety-checker", "build_tiny_safety_checker"),
-                   "NSFW_CLASSIFIER_MODEL_DIR": (self.root / "tiny" / "nsfw-classifier", "build_tiny_nsfw_classifier")}
+        from scripts.harness.tiny_models.safety_checker import build_tiny_nsfw_classifier, build_tiny_safety_checker
+
+        folders = {"SAFETY_CHECKER_MODEL_DIR": (self.root / "tiny" / "safety-checker", build_tiny_safety_checker),
+                   "NSFW_CLASSIFIER_MODEL_DIR": (self.root / "tiny" / "nsfw-classifier", build_tiny_nsfw_classifier)}
         for directory, build in folders.values():
             if not directory.exists():
-                from scripts.harness.tiny_models import safety_checker  # transformers: only to build
-
-                getattr(safety_checker, build)(directory, "red")
+                build(directory, "red")
         return {name: str(directory) for name, (directory, _) in folders.items()}
 
     def scratch(self, name: str) -> Path:
