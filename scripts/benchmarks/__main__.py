@@ -11,6 +11,7 @@ request is measured, and docs/benchmarks.md + its plot are written from the JSON
 """
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -23,6 +24,10 @@ from scripts.gpu import check
 from scripts.gpu.report import gather
 
 DEFAULT_DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+async def drain(pieces) -> str:
+    return "".join([piece async for piece in pieces])
 
 
 def server_overhead(tiny_smollm3: Path, requests: int = 8) -> dict:
@@ -41,7 +46,7 @@ def server_overhead(tiny_smollm3: Path, requests: int = 8) -> dict:
     direct = []
     for _ in range(requests):
         start = time.perf_counter()
-        "".join(predictor.run(**args))
+        asyncio.run(drain(predictor.run(**args)))  # run() is an async generator, as coglet drives it
         direct.append(time.perf_counter() - start)
     del predictor
     torch._dynamo.reset()
