@@ -61,8 +61,9 @@ stage-%: ## copy shared/ into deployments/<name>/ (Cog's build context is the de
 	cp -R shared deployments/$*/shared
 	find deployments/$*/shared -name __pycache__ -prune -exec rm -rf {} +
 
-weights-%: setup ## download the pinned weights into deployments/<name>/weights/ (baked into the image; HF_TOKEN from the env)
+weights-%: setup ## download the pinned weights into deployments/<name>/weights/, then save the quantized model beside them (both baked into the image; HF_TOKEN from the env)
 	$(PY) -m scripts.fetch_weights $*
+	$(PY) -m scripts.save_served $*
 
 build-%: check-cog stage-% ## cog build the image $(IMAGE) (r8.im/$(REPLICATE_USER)/<name>, or <name> locally)
 	@test -d deployments/$*/weights || echo "note: no deployments/$*/weights: the image will download its weights at setup (make weights-$* bakes them in)"

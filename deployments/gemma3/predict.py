@@ -1,10 +1,11 @@
 """Gemma-3-4B-IT, image + text chat, INT8 weight-only (torchao) with optional pruning, streaming text.
 
-Quantization and pruning run once in setup; every request sees the same model. Pruning is a deployment
-variant chosen by environment variables in cog.yaml, never by a request input.
+Quantization and pruning run once, at `make weights-gemma3` (saved beside the weights) or else in setup; every
+request sees the same model. Pruning is a deployment variant chosen by environment variables in cog.yaml, never
+by a request input.
 """
 
-import os
+from dataclasses import asdict
 
 import torch
 from cog import AsyncConcatenateIterator, BaseRunner, Input, Path, concurrent, streaming
@@ -12,7 +13,7 @@ from transformers import Gemma3ForCausalLM
 
 from shared.common.model_source import ModelSource
 from shared.optim.layer_filter import DECODER_PRUNABLE, LANGUAGE_MODEL_LINEARS
-from shared.optim.pruning import PruneSettings, prune
+from shared.optim.pruning import prune
 from shared.optim.quantization import quantize_int8_weight_only
 from shared.text.batching import text_causal_lm
 from shared.text.loading import load_image_text_model
@@ -21,16 +22,22 @@ from shared.text.settings import TextSettings
 
 
 class Gemma3(TextModel):
-    def load(self, weights, device, settings):
-        model, processor = load_image_text_model(weights, torch.bfloat16, device)
+    def load(self, weights, device, settings, with_weights=True):
+        model, processor = load_image_text_model(weights, torch.bfloat16, device, with_weights)
         return model, processor, settings
 
     def optimize(self, model, device, settings):
-        prune(model, DECODER_PRUNABLE, PruneSettings.from_env(os.environ))
+        prune(model, DECODER_PRUNABLE, settings.prune)
         if settings.quantize == "int8":
             quantize_int8_weight_only(model, LANGUAGE_MODEL_LINEARS)
         # Only the language model's decode step is compiled: the vision tower runs once, in the eager prefill.
         return model
+
+    def served_variant(self, settings):
+        pruned = settings.prune.method != "none" and settings.prune.sparsity > 0
+        if settings.quantize == "none" and not pruned:
+            return None
+        return {"quantize": settings.quantize, "prune": asdict(settings.prune) if pruned else None}
 
     def text_decoder(self, model):
         # The batch engine takes token ids only, and reads the text config's sizes: text requests batch on

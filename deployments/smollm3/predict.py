@@ -3,15 +3,23 @@
 from cog import AsyncConcatenateIterator, BaseRunner, Input, concurrent, streaming
 
 from shared.common.model_source import ModelSource
-from shared.optim.quantization import quantize_hqq
+from shared.optim.quantization import hqq_layers, use_int4_kernel
 from shared.text.service import TextModel, TextRequest, TextService
 from shared.text.settings import TextSettings
+
+HQQ = {"bits": 4, "group_size": 64}
 
 
 class SmolLM3(TextModel):
     def optimize(self, model, device, settings):
-        if settings.quantize == "hqq4":
-            return quantize_hqq(model, device, require_fast_kernel=settings.hqq_fast_kernel == "require")
+        return hqq_layers(model, device, **HQQ) if settings.quantize == "hqq4" else model
+
+    def served_variant(self, settings):
+        return {"quantize": settings.quantize, **HQQ} if settings.quantize == "hqq4" else None
+
+    def on_device(self, model, device, settings):
+        if settings.quantize == "hqq4":  # the int4 kernel's packing is the device's own: made at every boot
+            return use_int4_kernel(model, require_fast_kernel=settings.hqq_fast_kernel == "require")
         return model
 
 

@@ -48,7 +48,8 @@ def smollm3_optimized(model, device: torch.device):
     from shared.optim.hqq_kernels import layer_kernels
 
     settings = replace(text_settings("smollm3"), hqq_fast_kernel="warn")
-    model = text_model("smollm3").optimize(model, device, settings)
+    smollm3 = text_model("smollm3")
+    model = smollm3.on_device(smollm3.optimize(model, device, settings), device, settings)
     kernels = list(layer_kernels(model).values())
     notes = {"kernels": {kernel: kernels.count(kernel) for kernel in sorted(set(kernels))}}
     return model, cache_buckets(model, "smollm3", device), notes

@@ -118,6 +118,12 @@ STAGES = (
     # NF4 dequantizes then multiplies at FLUX's 4,608 tokens: ~10 s per image
     Stage("speed-flux-nf4", "scripts.gpu.speed:flux_nf4", 200,
           "the FLUX engine, NF4 transformer + compile + LoRA live", cuda_only=True, checkpoint="flux-dev"),
+    # 4 Cog server boots of the real-layer SmolLM3 (~15 s of imports each): HQQ ~30 s and 2 decode compiles of
+    # ~45 s in the control and the first boot, loading instead of quantizing after, compile-cache hits on the third
+    Stage("cold-start-smollm3", "scripts.gpu.cold_start:smollm3", 420,
+          "SmolLM3 (real layer sizes) booted through the Cog server: quantizing at boot without a compile cache "
+          "(the control), then on the saved served model with an empty compile cache, with the first boot's "
+          "Mega-Cache, restarted on its inductor cache: READY seconds and each setup stage", cuda_only=True),
     Stage("report", "scripts.gpu.report:run", 5,
           "renders docs/benchmarks-gpu.md from every stage's JSON found", writes_json=False),
 )

@@ -17,6 +17,8 @@ from pathlib import Path
 import requests
 import yaml
 
+from scripts.harness.deployment_predictor import image_environment
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = REPO / "deployments"
 
@@ -78,7 +80,7 @@ class CogServer:
             "PYTHONPATH": str(REPO),
             "PORT": str(self.port),
             "COG_PREDICT_TYPE_STUB": config.get("run") or config["predict"],
-            **{k: v for k, v in (e.split("=", 1) for e in config.get("environment") or [])},
+            **image_environment(self.deployment),
             # Weights a developer baked with `make weights-<name>` must not shadow the tests' tiny models.
             "WEIGHTS_DIR": str(REPO / ".cache" / "no-baked-weights"),
             **self.env,

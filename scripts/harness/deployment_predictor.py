@@ -22,6 +22,12 @@ def predictor_ref(deployment: Path) -> tuple[str, str]:
     return module_file, class_name
 
 
+def image_environment(deployment: Path) -> dict[str, str]:
+    """cog.yaml's `environment`: the ENV lines `cog build` writes into the image."""
+    config = yaml.safe_load((deployment / "cog.yaml").read_text())
+    return dict(entry.split("=", 1) for entry in config.get("environment") or [])
+
+
 def predictor_module(name: str):
     deployment = DEPLOYMENTS / name
     module_file, _ = predictor_ref(deployment)

@@ -27,6 +27,11 @@ class RuntimeSettings:
     setup_report: Path | None = None  # SETUP_REPORT: setup's stage times are also written here as JSON
     compile_cache: Path | None = None  # TORCH_COMPILE_CACHE: a folder of Mega-Cache artifacts (compile_cache.py)
 
+    @property
+    def served_weights_dir(self) -> Path:
+        """Where `make weights-<name>` saves served (quantized) models: shared/optim/served_weights.py."""
+        return self.weights_dir / "served"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "RuntimeSettings":
         defaults = cls()

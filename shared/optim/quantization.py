@@ -1,4 +1,4 @@
-"""Weight quantization applied once at setup."""
+"""Weight quantization: at `make weights` (saved, shared/optim/served_weights.py) or at setup."""
 
 import logging
 import os
@@ -33,19 +33,30 @@ def quantize_hqq(
     compute_dtype: torch.dtype = torch.bfloat16,
     require_fast_kernel: bool = True,
 ) -> torch.nn.Module:
-    """Half-Quadratic Quantization of every linear layer but the head, through Pruna, on the int4 kernel.
+    """HQQ layers (`hqq_layers`), then on the int4 kernel (`use_int4_kernel`)."""
+    model = hqq_layers(model, device, bits, group_size, compute_dtype)
+    return use_int4_kernel(model, require_fast_kernel)
 
-    Pruna only lists CUDA for HQQ; on the CPU (tests) it runs with `experimental=True`, which skips
-    that device check and nothing else. Only the quantizer is used: Pruna's compiled generator
-    ignores top_p, attention masks and streamers, so decoding is compiled by `shared.text.kv_cache` instead.
-    Pruna's own kernel step is off: hqq's torchao_int4 backend misreads torch's version and falls back to
-    a dequantize-then-matmul forward, so `shared.optim.hqq_kernels` moves the layers to the int4 kernel and
-    checks every layer got there (`require_fast_kernel=False` only warns when some did not).
+
+def hqq_layers(
+    model: torch.nn.Module,
+    device: torch.device,
+    bits: int = 4,
+    group_size: int = 64,
+    compute_dtype: torch.dtype = torch.bfloat16,
+) -> torch.nn.Module:
+    """Half-Quadratic Quantization of every linear layer but the head, through Pruna: hqq's `HQQLinear` layers,
+    whose state (packed values, scales, zeros) is the same on any device, so `make weights` can save it
+    (shared/optim/served_weights.py).
+
+    Pruna only lists CUDA for HQQ; on the CPU (tests, a build host without a GPU) it runs with
+    `experimental=True`, which skips that device check and nothing else. Only the quantizer is used: Pruna's
+    compiled generator ignores top_p, attention masks and streamers, so decoding is compiled by
+    `shared.text.kv_cache` instead. Pruna's own kernel step is off: hqq's torchao_int4 backend misreads torch's
+    version and falls back to a dequantize-then-matmul forward, so `use_int4_kernel` does that step.
     """
     os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")  # pruna sends telemetry unless told not to
     from pruna import SmashConfig, smash
-
-    from shared.optim.hqq_kernels import check_kernels, engage_tinygemm, layer_kernels
 
     before = weight_bytes(model)
     config = SmashConfig(device=str(device))
@@ -60,8 +71,6 @@ def quantize_hqq(
         }
     )
     quantized = smash(model, config, experimental=device.type != "cuda").model
-    left_slow = engage_tinygemm(quantized)
-    check_kernels(layer_kernels(quantized), left_slow, require_fast=require_fast_kernel)
     after = weight_bytes(quantized)
     logger.info(
         "HQQ %d-bit (group %d): weights %.1f MB -> %.1f MB (%.0f%%)",
@@ -70,11 +79,22 @@ def quantize_hqq(
     return quantized
 
 
+def use_int4_kernel(model: torch.nn.Module, require_fast_kernel: bool = True) -> torch.nn.Module:
+    """Move the 4-bit HQQ layers to torch's int4 kernel (`shared.optim.hqq_kernels`), in the packed layout of the
+    device they are on, and check every layer got there (`require_fast_kernel=False` only warns when some did
+    not). Runs at every boot: the packed layout differs between the CPU and CUDA kernels."""
+    from shared.optim.hqq_kernels import check_kernels, engage_tinygemm, layer_kernels
+
+    left_slow = engage_tinygemm(model)
+    check_kernels(layer_kernels(model), left_slow, require_fast=require_fast_kernel)
+    return model
+
+
 def quantize_int8_weight_only(model: torch.nn.Module, layers) -> dict[str, int]:
     """torchao INT8 weight-only quantization of the layers `layers` selects (a `LayerFilter`).
 
-    Returns the selected layers' weight bytes before and after. Quantized weights can't be saved with
-    `save_pretrained`, so this runs at every setup (seconds) rather than once offline.
+    Returns the selected layers' weight bytes before and after. The quantized weights (torchao `Int8Tensor`s)
+    can't go through `save_pretrained`, but a state dict of them can (shared/optim/served_weights.py).
     """
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 

@@ -8,13 +8,29 @@ import torch
 logger = logging.getLogger(__name__)
 
 
-def load_causal_lm(path: Path, dtype: torch.dtype, device: torch.device):
+def load_causal_lm(path: Path, dtype: torch.dtype, device: torch.device, with_weights: bool = True):
+    """`with_weights=False`: the architecture alone, for a saved served model to be loaded into."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
+    if not with_weights:
+        return empty_model(AutoModelForCausalLM, path, dtype), tokenizer
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
     logger.info("loaded %s (%s, %s) from %s", type(model).__name__, dtype, device, path)
     return model, tokenizer
+
+
+def empty_model(auto_class, path: Path, dtype: torch.dtype):
+    """The model `auto_class.from_pretrained(path)` would give, with its parameters on the meta device (no memory,
+    no reading of weight files); buffers the model computes itself (rotary frequencies) are real."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, GenerationConfig
+
+    with init_empty_weights():
+        model = auto_class.from_config(AutoConfig.from_pretrained(path), dtype=dtype)
+    if (path / "generation_config.json").is_file():  # from_pretrained reads it too: eos ids, sampling defaults
+        model.generation_config = GenerationConfig.from_pretrained(path)
+    return model.eval()
 
 
 def load_4bit_causal_lm(path: Path, device: torch.device, max_seq_length: int):
@@ -49,11 +65,13 @@ def load_4bit_causal_lm(path: Path, device: torch.device, max_seq_length: int):
     return model, tokenizer, backend
 
 
-def load_image_text_model(path: Path, dtype: torch.dtype, device: torch.device):
+def load_image_text_model(path: Path, dtype: torch.dtype, device: torch.device, with_weights: bool = True):
     """An image-text-to-text model (Gemma 3, ...) and its processor."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(path)
+    if not with_weights:
+        return empty_model(AutoModelForImageTextToText, path, dtype), processor
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
     logger.info("loaded %s (%s, %s) from %s", type(model).__name__, dtype, device, path)
     return model, processor

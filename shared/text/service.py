@@ -25,6 +25,7 @@ from shared.common.model_source import ModelSource
 from shared.common.outputs import save_text
 from shared.common.runtime import PredictionTimer, begin_setup, request_seed
 from shared.common.setup_stages import SetupStages
+from shared.optim.served_weights import ServedWeights, ServedWeightsError, recipe
 from shared.text.batching import BatchEngine
 from shared.text.generator import (
     ChatInputs,
@@ -61,13 +62,25 @@ class TextModel:
     system_in_user_turn: bool = False
     reasoning: bool = False
 
-    def load(self, weights: Path, device: torch.device, settings: TextSettings):
-        """(model, tokenizer or processor, settings): the settings may change with what was loaded."""
-        model, tokenizer = load_causal_lm(weights, torch.bfloat16, device)
+    def load(self, weights: Path, device: torch.device, settings: TextSettings, with_weights: bool = True):
+        """(model, tokenizer or processor, settings): the settings may change with what was loaded.
+        `with_weights=False`: the architecture alone (parameters on the meta device), for a saved served model."""
+        model, tokenizer = load_causal_lm(weights, torch.bfloat16, device, with_weights)
         return model, tokenizer, settings
 
     def optimize(self, model, device: torch.device, settings: TextSettings):
-        """The model as served: quantized, pruned... Runs once, at setup."""
+        """The model as served: quantized, pruned... The same on any device, so `make weights-<name>` saves it when
+        `served_variant` names it; otherwise (or when the saved one doesn't match) it runs at setup."""
+        return model
+
+    def served_variant(self, settings: TextSettings) -> Mapping[str, object] | None:
+        """What `optimize` does with these settings, as a saved served model records it; None: nothing worth
+        saving (it leaves the weights as they are)."""
+        return None
+
+    def on_device(self, model, device: torch.device, settings: TextSettings):
+        """What runs after `optimize` (or after loading its saved result) at every boot: kernel layouts that
+        depend on the device."""
         return model
 
     def text_decoder(self, model):
@@ -118,10 +131,8 @@ class TextService:
         settings = TextSettings.from_env(environ, model.defaults)
         with stages.stage("resolve"):
             weights = model.source.resolve(setup.token, setup.runtime)
-        with stages.stage("load"):
-            loaded, tokenizer, settings = model.load(weights, setup.device, settings)
-        with stages.stage("optimize"):  # quantize, prune: whatever the model declares
-            loaded = model.optimize(loaded, setup.device, settings)
+        loaded, tokenizer, settings = load_served(model, weights, setup.device, settings,
+                                                  setup.runtime.served_weights_dir, stages)
         with stages.warm_up():
             generator = TextGenerator(
                 loaded, tokenizer, setup.device, settings,
@@ -227,3 +238,53 @@ def refuse_text_past_context(max_context: int, **texts: str) -> None:
             f"{fields}: {total} characters can't fit the {max_context}-token context window (at most {limit} "
             f"characters, {MAX_CHARS_PER_TOKEN} per token); shorten the text"
         )
+
+
+def served_weights(model: TextModel, weights: Path, settings: TextSettings, folder: Path):
+    """(the saved served model's folder, the recipe it must match), or None when the model saves nothing."""
+    variant = model.served_variant(settings)
+    if variant is None:
+        return None
+    return ServedWeights(folder / model.name), recipe(model.name, weights, variant)
+
+
+def load_served(model: TextModel, weights: Path, device: torch.device, settings: TextSettings, folder: Path,
+                stages: SetupStages):
+    """(model as served, tokenizer, settings): the saved served model when it matches this boot, else the
+    weights loaded and optimized now; the log says which, and why."""
+    saved = served_weights(model, weights, settings, folder)
+    reason = "this deployment saves no served model" if saved is None else saved[0].mismatch(saved[1])
+    loaded = None
+    if reason is None:
+        with stages.stage("load"):
+            empty, tokenizer, settings = model.load(weights, device, settings, with_weights=False)
+            try:
+                loaded = saved[0].load_into(empty, device)
+                logger.info("served weights: loaded the saved %s model (%s)", model.name, saved[0].directory)
+            except ServedWeightsError as error:
+                reason = str(error)
+    if loaded is None:
+        if saved is not None:  # a save that can't be used is worth a warning; none at all is the default
+            log = logger.warning if saved[0].exists() else logger.info
+            log("served weights: optimizing at boot: %s", reason)
+        with stages.stage("load"):
+            loaded, tokenizer, settings = model.load(weights, device, settings)
+        with stages.stage("optimize"):  # quantize, prune: whatever the model declares
+            loaded = model.optimize(loaded, device, settings)
+    with stages.stage("on device"):
+        loaded = model.on_device(loaded, device, settings)
+    return loaded, tokenizer, settings
+
+
+def save_served(model: TextModel, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """`make weights-<name>`: optimize the weights once and save the result where setup looks for it. None when
+    the deployment saves nothing with these settings."""
+    setup = begin_setup(environ)
+    settings = TextSettings.from_env(environ, model.defaults)
+    weights = model.source.resolve(setup.token, setup.runtime)
+    saved = served_weights(model, weights, settings, setup.runtime.served_weights_dir)
+    if saved is None:
+        logger.info("%s: nothing to save (its settings leave the weights as they are)", model.name)
+        return None
+    loaded, _, settings = model.load(weights, setup.device, settings)
+    return saved[0].save(model.optimize(loaded, setup.device, settings), saved[1])

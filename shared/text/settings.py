@@ -1,7 +1,9 @@
 """The text deployments' settings, read once from the environment (cog.yaml's `environment`, or `docker -e`)."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from shared.optim.pruning import PruneSettings
 
 # KV-cache lengths compiled at setup besides the maximum context. A request takes the smallest that holds its
 # prompt + max_new_tokens, so attention reads ~1k tokens per step for a short chat instead of the whole context.
@@ -28,6 +30,7 @@ class TextSettings:
     # bakes the predictor's @cog.concurrent(max=N) into the image as it); above 1, the batch engine decodes them.
     max_requests: int = 1
     batch_kv_tokens: int = 0  # BATCH_KV_TOKENS: the batch engine's KV pool; 0 sizes it from max_requests
+    prune: PruneSettings = field(default_factory=PruneSettings)  # PRUNE_*: for the deployments that prune (Gemma-3)
 
     def __post_init__(self):
         if self.max_context < MIN_BUCKET:
@@ -73,6 +76,7 @@ class TextSettings:
             hqq_fast_kernel=environ.get("HQQ_FAST_KERNEL", defaults.hqq_fast_kernel),
             max_requests=_integer(environ, "COG_MAX_CONCURRENCY", defaults.max_requests, "requests at once, e.g. 16"),
             batch_kv_tokens=_integer(environ, "BATCH_KV_TOKENS", defaults.batch_kv_tokens),
+            prune=PruneSettings.from_env(environ) if any(k.startswith("PRUNE_") for k in environ) else defaults.prune,
         )
 
 
