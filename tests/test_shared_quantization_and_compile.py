@@ -21,7 +21,7 @@ from shared.optim.hqq_kernels import (
     layer_kernels,
     tinygemm_takes_uint8,
 )
-from shared.optim.quantization import quantize_hqq, weight_bytes
+from shared.optim.quantization import hqq_layers, use_int4_kernel, weight_bytes
 from shared.text.generator import ChatInputs, TextGenerator, Usage
 from shared.text.loading import load_causal_lm
 from shared.text.sampling import Sampling
@@ -35,7 +35,7 @@ BUCKETS = TextSettings(max_context=256, quantize="hqq4", quantize_choices=("hqq4
 def quantized(tiny_smollm3):
     model, tokenizer = load_causal_lm(tiny_smollm3, torch.bfloat16, CPU)
     before = weight_bytes(model)
-    model = quantize_hqq(model, CPU, bits=4, group_size=64)
+    model = use_int4_kernel(hqq_layers(model, CPU, bits=4, group_size=64))
     return model, tokenizer, before
 
 
@@ -119,7 +119,7 @@ def test_a_layer_left_on_the_slow_forward_fails_setup_or_warns(tiny_smollm3, cap
     model, _ = load_causal_lm(tiny_smollm3, torch.bfloat16, CPU)
     # Groups of 128 can't run on the kernel for the 64-input layers (q/k/v, gate/up): those stay on HQQ.
     with caplog.at_level(logging.WARNING, logger="shared.optim.hqq_kernels"):
-        model = quantize_hqq(model, CPU, group_size=128, require_fast_kernel=False)
+        model = use_int4_kernel(hqq_layers(model, CPU, group_size=128), require_fast_kernel=False)
     kernels = layer_kernels(model)
     assert kernels["model.layers.0.self_attn.q_proj"] == DEQUANTIZE
     assert kernels["model.layers.0.mlp.down_proj"] == TINYGEMM

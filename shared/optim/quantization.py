@@ -25,19 +25,6 @@ def _hqq_packed_bytes(module: torch.nn.Module) -> int:
     return packed.numel() * packed.element_size() + extra
 
 
-def quantize_hqq(
-    model: torch.nn.Module,
-    device: torch.device,
-    bits: int = 4,
-    group_size: int = 64,
-    compute_dtype: torch.dtype = torch.bfloat16,
-    require_fast_kernel: bool = True,
-) -> torch.nn.Module:
-    """HQQ layers (`hqq_layers`), then on the int4 kernel (`use_int4_kernel`)."""
-    model = hqq_layers(model, device, bits, group_size, compute_dtype)
-    return use_int4_kernel(model, require_fast_kernel)
-
-
 def hqq_layers(
     model: torch.nn.Module,
     device: torch.device,
