@@ -77,3 +77,47 @@ def flux_env(tiny_flux, tiny_loras, tiny_safety_checkers) -> dict[str, str]:
         "WARMUP_SIZE": "64",
         "MAX_LORA_RANK": "8",
     }
+
+
+def loan(out: Path, work: Path, phi4_site: Path, *more: str) -> int:
+    """LOAN_CALL's command, with the CPU's Python instead of the GPU machine's, and the tests' tiny models."""
+    import subprocess
+    import sys
+
+    from scripts.gpu.stages import LOAN_CALL
+
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "OUT": str(out),
+           "GPU_CHECK_PHI4_SITE": str(phi4_site), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "TQDM_DISABLE": "1"}
+    env.pop("GPU_CHECK_STARTED", None)
+    command = [*LOAN_CALL["command"].split(), "--work", str(work), *more]
+    return subprocess.run(command, cwd=REPO, env=env, timeout=1500).returncode
+
+
+@pytest.fixture(scope="session")
+def gpu_check_dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, tiny_loras,
+                      tiny_safety_checkers) -> dict:
+    """The GPU check's CPU dry run: two loans, then the report from both loans' JSON and a stage over the budget.
+    Session-wide: tests/test_gpu_check_dry_run.py checks it, and the CPU benchmark's test takes stage results
+    from it instead of measuring the same stages at the same size again."""
+    from scripts.gpu import check
+
+    work = tmp_path_factory.mktemp("gpu-check-work")
+    (work / "tiny").mkdir()
+    checkers = tiny_safety_checkers["red"]
+    links = {"smollm3": tiny_smollm3, "gemma3": tiny_gemma3, "phi4-reasoning": tiny_phi4, "flux": tiny_flux,
+             "flux-loras": tiny_loras["custom"].parent, "safety-checker": checkers["SAFETY_CHECKER_MODEL_DIR"],
+             "nsfw-classifier": checkers["NSFW_CLASSIFIER_MODEL_DIR"]}
+    for name, target in links.items():
+        (work / "tiny" / name).symlink_to(target)
+    phi4_site = tmp_path_factory.mktemp("phi4-site")  # empty here: the Phi-4 set is the GPU machine's wheels
+    first, second = tmp_path_factory.mktemp("loan-1"), tmp_path_factory.mktemp("loan-2")
+    loan_1 = loan(first, work, phi4_site)
+    loan_2 = loan(second, work, phi4_site, "--done", str(first))  # as docs/gpu would hold loan 1's JSON
+    report = tmp_path_factory.mktemp("report") / "benchmarks-gpu.md"
+    check.main(["--stage", "report", "--device", "cpu", "--out", str(second), "--done", str(first),
+                "--report", str(report), "--in-process"])
+    over_budget = check.main(["--stage", "speed-smollm3", "--force", "--budget-s", "1", "--device", "cpu",
+                              "--out", str(tmp_path_factory.mktemp("over-budget")), "--work", str(work)])
+    return {"loans": (first, second), "codes": (loan_1, loan_2, over_budget), "report": report,
+            "phi4_site": phi4_site, "work": work}

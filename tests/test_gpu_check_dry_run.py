@@ -4,51 +4,21 @@ carries it from loan to loan. So the harness a loan runs in one go can't rot bet
 set's rewriting and pins."""
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
-from scripts.gpu import check, wheels
+from scripts.gpu import wheels
 from scripts.gpu.stages import LOAN, LOAN_CALL, RETURNED_FILES, STAGES
 
 REPO = wheels.REPO
 CPU_STAGES = [s.name for s in STAGES if s.writes_json and not s.cuda_only]
 
 
-def loan(out, work, phi4_site, *more: str) -> subprocess.CompletedProcess:
-    """LOAN_CALL's command, with the CPU's Python instead of the GPU machine's, and the tests' tiny models."""
-    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "OUT": str(out),
-           "GPU_CHECK_PHI4_SITE": str(phi4_site), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-           "TQDM_DISABLE": "1"}
-    env.pop("GPU_CHECK_STARTED", None)
-    command = [*LOAN_CALL["command"].split(), "--work", str(work), *more]
-    return subprocess.run(command, cwd=REPO, env=env, timeout=1500)
-
-
 @pytest.fixture(scope="module")
-def dry_run(tmp_path_factory, tiny_smollm3, tiny_gemma3, tiny_phi4, tiny_flux, tiny_loras, tiny_safety_checkers):
-    work = tmp_path_factory.mktemp("gpu-check-work")
-    (work / "tiny").mkdir()
-    checkers = tiny_safety_checkers["red"]
-    links = {"smollm3": tiny_smollm3, "gemma3": tiny_gemma3, "phi4-reasoning": tiny_phi4, "flux": tiny_flux,
-             "flux-loras": tiny_loras["custom"].parent, "safety-checker": checkers["SAFETY_CHECKER_MODEL_DIR"],
-             "nsfw-classifier": checkers["NSFW_CLASSIFIER_MODEL_DIR"]}
-    for name, target in links.items():
-        (work / "tiny" / name).symlink_to(target)
-    phi4_site = tmp_path_factory.mktemp("phi4-site")  # empty here: the Phi-4 set is the GPU machine's wheels
-    first, second = tmp_path_factory.mktemp("loan-1"), tmp_path_factory.mktemp("loan-2")
-    loan_1 = loan(first, work, phi4_site)
-    loan_2 = loan(second, work, phi4_site, "--done", str(first))  # as docs/gpu would hold loan 1's JSON
-    report = tmp_path_factory.mktemp("report") / "benchmarks-gpu.md"
-    check.main(["--stage", "report", "--device", "cpu", "--out", str(second), "--done", str(first),
-                "--report", str(report), "--in-process"])
-    over_budget = check.main(["--stage", "speed-smollm3", "--force", "--budget-s", "1", "--device", "cpu",
-                              "--out", str(tmp_path_factory.mktemp("over-budget")), "--work", str(work)])
-    return {"loans": (first, second), "codes": (loan_1.returncode, loan_2.returncode, over_budget),
-            "report": report, "phi4_site": phi4_site}
+def dry_run(gpu_check_dry_run):
+    """Two loans, the report, a stage over the budget: tests/conftest.py (the CPU benchmark's test reads it too)."""
+    return gpu_check_dry_run
 
 
 def stage(dry_run, name: str) -> dict:

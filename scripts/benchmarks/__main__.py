@@ -1,6 +1,7 @@
 """CPU benchmarks on the tiny models: every optimization against bf16 controls measured in the same run.
 
     python -m scripts.benchmarks [--docs docs] [--size tiny|smoke] [--runs 5] [--stage speed] [--report-only]
+                                 [--reuse DIR]   # stages measured there at the same size are copied, not rerun
     python -m scripts.benchmarks --gpu      # = python -m scripts.gpu.check --stage speed,report (real size, CUDA)
 
 The measuring is the GPU check's speed stages (scripts/benchmarks, run through scripts.gpu.check on the CPU):
@@ -15,13 +16,17 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from scripts.benchmarks.tables import decode_table, error_lines, image_table, speedup
 from scripts.gpu import check
 from scripts.gpu.report import gather
+from scripts.gpu.results import load, result_path
+from scripts.gpu.stages import select
 
 DEFAULT_DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -183,6 +188,27 @@ def write_report(results: dict, overhead: dict | None, swap_table: str, docs: Pa
     return report
 
 
+def reusable(data: dict | None, profile: dict) -> bool:
+    """A stage result measured elsewhere stands for this run's when it is complete, without errors, on the CPU,
+    at the same profile (sizes, runs, LoRA ranks): the GPU check's CPU dry run runs the same stage code."""
+    return bool(data and data.get("complete") and not data.get("errors") and data.get("device") == "cpu"
+                and data.get("info", {}).get("profile") == profile)
+
+
+def reuse(stages: list[str], folders: list[Path], out: Path, profile: dict) -> list[str]:
+    """Copy into `out` each of `stages` that a folder holds reusable; returns the stages left to measure."""
+    left = []
+    for name in stages:
+        source = next((f for f in folders if reusable(load(f, name), profile)), None)
+        if source is None:
+            left.append(name)
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result_path(source, name), result_path(out, name))
+        print(f"{name}: taken from {source} (measured there at this size)", flush=True)
+    return left
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true", help="real-size stages on CUDA (python -m scripts.gpu.check)")
@@ -192,18 +218,33 @@ def main() -> None:
     parser.add_argument("--stage", default="speed", help="which speed stages (python -m scripts.gpu.check --list)")
     parser.add_argument("--no-server-overhead", action="store_true", help="skip the Cog server overhead")
     parser.add_argument("--report-only", action="store_true", help="render the report from the JSON already there")
+    parser.add_argument("--reuse", type=Path, action="append", default=[], help="a folder of stage JSON measured "
+                        "on the CPU at the same --size and --runs (the GPU check's CPU dry run): stages complete "
+                        "there without errors are copied instead of measured")
     args = parser.parse_args()
     if args.gpu:
         raise SystemExit(check.main(["--stage", "speed,report", "--device", "cuda"]))
     out = args.docs / "benchmarks" / "cpu"
     work = Path(os.environ.get("BENCH_WORK", "/tmp/benchmark-cpu"))
-    stage_args = ["--stage", args.stage, "--device", "cpu", "--size", args.size, "--out", str(out), "--work",
-                  str(work), "--in-process", "--force"]
+    stage_args = ["--device", "cpu", "--size", args.size, "--out", str(out), "--work", str(work), "--in-process",
+                  "--force"]
     if args.runs:
         stage_args += ["--runs", str(args.runs)]
     overhead_file = out / "server-overhead.json"
     if not args.report_only:
-        check.main(stage_args)
+        stages = args.stage
+        if args.reuse:
+            from scripts.benchmarks.models import PROFILES
+
+            # As the stage JSON holds it: tuples are lists there.
+            profile = json.loads(json.dumps(asdict(PROFILES[args.size].with_overrides(runs=args.runs))))
+            try:
+                selected = [stage.name for stage in select(args.stage)]
+            except ValueError as error:
+                raise SystemExit(str(error)) from None
+            stages = ",".join(reuse(selected, args.reuse, out, profile))
+        if stages:  # an empty --stage would mean every stage
+            check.main(["--stage", stages, *stage_args])
         if not args.no_server_overhead:
             from scripts.gpu.workdir import Workdir
 

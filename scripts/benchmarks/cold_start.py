@@ -104,7 +104,7 @@ def table(results: list[dict]) -> list[str]:
         for row in result["rows"].values():
             names += [stage for stage in row["stages_s"] if stage not in names]
     lines = [f"| deployment | boot | ready s | vs control | setup s | {' | '.join(names)} | saved model | "
-             "compile cache |", "|---|---|---:|---:|---:|" + "---:|" * len(names) + "---|---|"]
+             "Mega-Cache |", "|---|---|---:|---:|---:|" + "---:|" * len(names) + "---|---|"]
     for result in results:
         control = result["rows"][ROWS[0]]["ready_s"]
         for label, row in result["rows"].items():
