@@ -61,7 +61,8 @@ def test_setup_logs_one_line_of_stage_times(server):
     stages = re.findall(r"setup stages: ((?:[^,\"]+ \d+\.\d s, )*total \d+\.\d s)", server.log_tail(10**7))
     assert len(stages) == 1, stages
     names = [re.fullmatch(r"(.+) \d+\.\d s", part).group(1) for part in stages[0].split(", ")]
-    assert names == ["resolve", "load", "optimize", "compile", "warm-up", "batch engine", "total"]
+    assert names == ["resolve", "load", "optimize", "on device", "compile", "warm-up", "batch engine",
+                     "total"]
     assert float(re.search(r"compile (\d+\.\d) s", stages[0]).group(1)) > 0, "the warm-up compiles each bucket"
 
 
