@@ -28,8 +28,9 @@ $(VENV)/.installed: requirements/dev.txt requirements/constraints.txt
 	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	touch $@
 
-test: setup ## run the whole test suite on CPU with tiny models
-	$(PY) -m pytest
+TEST_WORKERS ?= 2
+test: setup ## run the whole test suite on CPU with tiny models (TEST_WORKERS=2 processes, a module each)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, stream an answer
 	$(PY) -m scripts.demo

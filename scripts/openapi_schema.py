@@ -11,6 +11,7 @@ out as Cog's schema, so the local server validates exactly what the container va
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -184,7 +185,10 @@ def main() -> None:
         return
     server_schema = args.deployment / SERVER_SCHEMA
     server_schema.parent.mkdir(exist_ok=True)
-    server_schema.write_text(text)
+    # Atomically: two test workers may boot servers of one deployment at once, and coglet reads this file.
+    partial = server_schema.with_name(f".{server_schema.name}.{os.getpid()}")
+    partial.write_text(text)
+    os.replace(partial, server_schema)
     if args.write:
         (args.deployment / SNAPSHOT).write_text(text)
 

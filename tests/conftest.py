@@ -11,6 +11,19 @@ os.environ.setdefault("PRUNA_METRICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The GPU check's dry run is the longest piece of work in the suite, and the CPU benchmark's test reads it.
+DRY_RUN_MODULES = ("test_gpu_check_dry_run.py", "test_benchmark_runs.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make test`'s workers (pytest-xdist, --dist loadgroup) a module runs on one worker, so its server
+    boots once; the dry run's two modules share one worker and start first, so the rest fills the other."""
+    for item in items:
+        module = item.path.name
+        item.add_marker(pytest.mark.xdist_group("gpu-check-dry-run" if module in DRY_RUN_MODULES else module))
+    items.sort(key=lambda item: item.path.name not in DRY_RUN_MODULES)
+
+
 def tiny(name: str, tmp_path_factory) -> Path:
     """The tiny model scripts/registry.py names, built once per session."""
     from scripts.registry import TINY_MODELS

@@ -212,7 +212,10 @@ def cog_calls(log: Path) -> list[dict]:
 
 
 def listing(folder: Path) -> set[str]:
-    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+    """What `cog run` could leave behind. Not .cog/ (the server schema) or __pycache__/, which a server test on
+    the other test worker may be writing at the same moment."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")
+            if not {".cog", "__pycache__"} & set(path.relative_to(folder).parts)}
 
 
 def smoke(name: str, outputs: Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
