@@ -30,9 +30,9 @@ $(VENV)/.installed: requirements/dev.txt requirements/constraints.txt
 
 TEST_WORKERS ?= 2
 test: setup ## run the whole test suite on CPU with tiny models (TEST_WORKERS=2 processes, a module each)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
-demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, stream an answer
+demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, answer over server-sent events
 	$(PY) -m scripts.demo
 
 bench: setup ## CPU benchmarks on tiny models: docs/benchmarks.md (GPU: $(PY) -m scripts.benchmarks --gpu)

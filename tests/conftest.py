@@ -15,12 +15,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 DRY_RUN_MODULES = ("test_gpu_check_dry_run.py", "test_benchmark_runs.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: plain `pytest` runs without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under `make test`'s two workers (pytest-xdist) a module runs whole on one worker, so its server boots
+    once, and the dry run's two modules share one. (xdist's own --dist loadgroup can't: under pytest 9 its
+    renamed node ids don't reach the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "gpu-check-dry-run" if Path(module).name in DRY_RUN_MODULES else module
+
+    config.option.loadscopereorder = False  # keep the order below: the longest piece of work first
+    return ByModule(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `make test`'s workers (pytest-xdist, --dist loadgroup) a module runs on one worker, so its server
-    boots once; the dry run's two modules share one worker and start first, so the rest fills the other."""
-    for item in items:
-        module = item.path.name
-        item.add_marker(pytest.mark.xdist_group("gpu-check-dry-run" if module in DRY_RUN_MODULES else module))
+    """The dry run first, so the other worker fills its time with everything else."""
     items.sort(key=lambda item: item.path.name not in DRY_RUN_MODULES)
 
 

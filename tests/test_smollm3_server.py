@@ -100,6 +100,20 @@ def test_streams_over_server_sent_events(server):
     assert "".join(chunks) == output_text(synchronous)
 
 
+def test_coglet_sends_an_async_generators_pieces_together_at_the_end(server):
+    """Pins docs/upstream/coglet-async-generator-output.md: coglet 0.23.1 collects what an async run() yields and
+    sends it when run() ends, so the events come in one burst. When this fails, coglet streams async generators:
+    update that file, the README's "Text arrives when the answer ends" and this test."""
+    start, arrivals = time.monotonic(), []
+    with server.post({"prompt": "Hello", "max_new_tokens": 100, "temperature": 0},
+                     headers={"Accept": "text/event-stream"}, stream=True) as response:
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("event: output"):
+                arrivals.append(time.monotonic() - start)
+    assert len(arrivals) == 100, "one piece per token"
+    assert arrivals[-1] - arrivals[0] < 0.25 * arrivals[-1], f"first {arrivals[0]:.2f} s, last {arrivals[-1]:.2f} s"
+
+
 def test_think_and_no_think_render_different_prompts(server):
     think = server.predict(prompt="Hi", mode="think", max_new_tokens=1, temperature=0)
     no_think = server.predict(prompt="Hi", mode="no_think", max_new_tokens=1, temperature=0)

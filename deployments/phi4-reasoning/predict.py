@@ -5,7 +5,7 @@ from shared.text.unsloth_first import UNSLOTH  # noqa: F401, I001  (Unsloth must
 # isort: split
 from dataclasses import replace
 
-from cog import AsyncConcatenateIterator, BaseRunner, Input, streaming
+from cog import BaseRunner, ConcatenateIterator, Input, streaming
 
 from shared.common.model_source import ModelSource
 from shared.text.loading import load_4bit_causal_lm
@@ -47,8 +47,11 @@ class Predictor(BaseRunner):
     def setup(self) -> None:
         self.service = TextService.start(MODEL)
 
+    # Sync, one request at a time (Unsloth decodes one stream): coglet sends each piece as it is yielded and a
+    # cancel stops the decode; it sends an async generator's pieces only when it ends
+    # (docs/upstream/coglet-async-generator-output.md).
     @streaming
-    async def run(
+    def run(
         self,
         prompt: str = Input(description="Text prompt for the model.", min_length=1, max_length=524288),
         system_prompt: str = Input(
@@ -96,10 +99,9 @@ class Predictor(BaseRunner):
             description="Stream the <think>...</think> reasoning before the answer. Off: only the answer is returned (it starts once the reasoning ends).",
             default=True,
         ),
-    ) -> AsyncConcatenateIterator[str]:
+    ) -> ConcatenateIterator[str]:
         request = TextRequest(
             prompt=prompt, system_prompt=system_prompt, max_new_tokens=max_new_tokens, temperature=temperature,
             top_p=top_p, top_k=top_k, stop_sequences=stop_sequences, seed=seed, show_reasoning=show_reasoning,
         )
-        async for piece in self.service.stream(request, self.record_metric):
-            yield piece
+        yield from self.service.stream_one_at_a_time(request, self.record_metric)

@@ -8,9 +8,9 @@ request the input checks, seeding, chat template, streaming, stop sequences, met
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -153,7 +153,52 @@ class TextService:
 
         A request that arrives while others stream joins them in the batch engine; one alone (and any with an
         image, which the engine can't take) decodes on the compiled static cache, the fastest path for one.
+        For an `async` predictor: coglet 0.23.1 sends what it yields when it ends
+        (docs/upstream/coglet-async-generator-output.md).
         """
+        encode, seed, stops = self._prepare(request)
+        chat = await asyncio.wrap_future(self.tokenizing.submit(encode))
+        answer, sampling, usage = self._admit(request, chat, stops, record_metric)
+        batched = self.batch is not None and self.in_flight > 0 and not chat.has_pixels
+        logger.info("engine: %s (%d other requests streaming)", "batch" if batched else "single request",
+                    self.in_flight)
+        raw = self._batched(chat, sampling, seed, usage) if batched else self.generator.astream(
+            chat, sampling, usage, seed)
+        self.in_flight += 1
+        try:
+            # aclosing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
+            async with aclosing(raw):
+                async for piece in raw:
+                    if text := answer.feed(piece):
+                        yield text
+                    if answer.stopped:
+                        break
+            if text := answer.rest():
+                yield text
+        finally:
+            self.in_flight -= 1
+        answer.finish(usage)
+
+    def stream_one_at_a_time(self, request: TextRequest, record_metric: RecordMetric) -> Iterator[str]:
+        """`stream` for a sync predictor, which takes one request at a time: coglet sends each piece as it is
+        yielded, and a cancel (raised in this thread) stops generation within a few tokens."""
+        encode, seed, stops = self._prepare(request)
+        chat = self.tokenizing.submit(encode).result()
+        answer, sampling, usage = self._admit(request, chat, stops, record_metric)
+        logger.info("engine: single request (one request at a time)")
+        # closing(): a stop sequence or a cancel ends the loop early, and generation must stop with it.
+        with closing(self.generator.stream(chat, sampling, usage, seed)) as raw:
+            for piece in raw:
+                if text := answer.feed(piece):
+                    yield text
+                if answer.stopped:
+                    break
+        if text := answer.rest():
+            yield text
+        answer.finish(usage)
+
+    def _prepare(self, request: TextRequest) -> tuple[Callable[[], ChatInputs], int, tuple[str, ...]]:
+        """The checks before the tokenizer; the request's tokenizer call, seed and stop sequences."""
         require_text("prompt", request.prompt)
         stops = parse_stop_sequences(request.stop_sequences)
         refuse_text_past_context(self.generator.max_context, prompt=request.prompt,
@@ -161,41 +206,15 @@ class TextService:
         picture = load_image(request.image, "image") if request.image else None
         seed = request_seed(request.seed)
         messages = chat_messages(request.prompt, request.system_prompt, picture)
-        encode = partial(self.generator.encode_chat, messages, **(request.template or {}))
-        chat = await asyncio.wrap_future(self.tokenizing.submit(encode))
+        return partial(self.generator.encode_chat, messages, **(request.template or {})), seed, stops
+
+    def _admit(self, request: TextRequest, chat: ChatInputs, stops: tuple[str, ...], record_metric: RecordMetric):
+        """The tokenized request checked against the context window; the answer it will stream into."""
         sampling = Sampling(request.max_new_tokens, request.temperature, request.top_p, request.top_k)
         self.generator.check_fits(chat.prompt_tokens, sampling.max_new_tokens, chat.fields)
-        timer = PredictionTimer(self.generator.device)
         record_metrics(record_metric, {"input_token_count": chat.prompt_tokens})
-        usage = Usage()
-        batched = self.batch is not None and self.in_flight > 0 and not chat.has_pixels
-        logger.info("engine: %s (%d other requests streaming)", "batch" if batched else "single request",
-                    self.in_flight)
-        raw = self._batched(chat, sampling, seed, usage) if batched else self.generator.astream(
-            chat, sampling, usage, seed)
-        # Stop sequences apply to what the user sees, so a stop word inside hidden reasoning can't end an
-        # answer that never started.
-        answer = AnswerOnly() if self.model.reasoning and not request.show_reasoning else None
-        stop = StopSequenceFilter(stops)
-        pieces = []
-        self.in_flight += 1
-        try:
-            # aclosing(): a stop sequence ends the loop early, and generation must stop with it, not run on.
-            async with aclosing(raw):
-                async for piece in raw:
-                    if text := stop.feed(answer.feed(piece) if answer else piece):
-                        timer.first_output()
-                        pieces.append(text)
-                        yield text
-                    if stop.stopped:
-                        break
-            if not stop.stopped and (text := (stop.feed(answer.flush()) if answer else "") + stop.flush()):
-                pieces.append(text)
-                yield text
-        finally:
-            self.in_flight -= 1
-        record_metrics(record_metric, timer.log(output_tokens=usage.output_tokens))
-        save_text("".join(pieces), self.model.name, self.output_dir)
+        answer = _Answer(self, request, stops, record_metric)
+        return answer, sampling, Usage()
 
     async def _batched(self, chat: ChatInputs, sampling: Sampling, seed: int, usage: Usage) -> AsyncIterator[str]:
         pieces: list[str] = []
@@ -211,6 +230,46 @@ class TextService:
                 yield pieces.pop(0)
         finally:
             usage.output_tokens = detokenizer.generated
+
+
+class _Answer:
+    """One request's answer as its client sees it: the reasoning hidden when asked, cut at the first stop
+    sequence, timed, and saved with its metrics at the end."""
+
+    def __init__(self, service: TextService, request: TextRequest, stops: tuple[str, ...],
+                 record_metric: RecordMetric):
+        self.service = service
+        self.record_metric = record_metric
+        self.timer = PredictionTimer(service.generator.device)
+        # Stop sequences apply to what the user sees, so a stop word inside hidden reasoning can't end an
+        # answer that never started.
+        self.answer_only = AnswerOnly() if service.model.reasoning and not request.show_reasoning else None
+        self.stop = StopSequenceFilter(stops)
+        self.pieces: list[str] = []
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop.stopped
+
+    def feed(self, piece: str) -> str:
+        text = self.stop.feed(self.answer_only.feed(piece) if self.answer_only else piece)
+        if text:
+            self.timer.first_output()
+            self.pieces.append(text)
+        return text
+
+    def rest(self) -> str:
+        """What the filters still hold once generation has ended ("" after a stop sequence)."""
+        if self.stop.stopped:
+            return ""
+        text = (self.stop.feed(self.answer_only.flush()) if self.answer_only else "") + self.stop.flush()
+        if text:
+            self.pieces.append(text)
+        return text
+
+    def finish(self, usage: Usage) -> None:
+        record_metrics(self.record_metric, self.timer.log(output_tokens=usage.output_tokens))
+        save_text("".join(self.pieces), self.service.model.name, self.service.output_dir)
 
 
 class _Collect:
