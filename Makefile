@@ -30,7 +30,7 @@ $(VENV)/.installed: requirements/dev.txt requirements/constraints.txt
 
 TEST_WORKERS ?= 2
 test: setup ## run the whole test suite on CPU with tiny models (TEST_WORKERS=2 processes, a module each)
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=25
 
 demo: setup ## build a tiny SmolLM3, serve it with the real Cog server, answer over server-sent events
 	$(PY) -m scripts.demo

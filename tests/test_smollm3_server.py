@@ -255,14 +255,17 @@ def test_one_bad_request_among_good_ones_fails_alone(server):
 
 def test_a_cancelled_stream_leaves_the_others_complete_and_past_the_slots_is_409(server):
     # Greedy: this random model then repeats its last token and never ends early, so every slot stays taken.
-    short = {"max_new_tokens": 40, "temperature": 0}
+    short = {"max_new_tokens": 200, "temperature": 0}  # seconds of decoding: the slots stay taken past the 409
     endless = {"prompt": "Write a long essay.", "max_new_tokens": 3600, "temperature": 0}  # far longer than the test
     with ThreadPoolExecutor(SLOTS) as pool:
         cancelled = pool.submit(lambda: requests.post(
             f"{server.url}/predictions", json={"id": "endless-essay", "input": endless}, timeout=300).json())
         time.sleep(0.5)
         others = [pool.submit(server.predict, **short, prompt=f"Note {n}") for n in range(SLOTS - 1)]
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while server.health()["status"] != "BUSY":  # every slot taken
+            assert time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.05)
         refused = requests.post(f"{server.url}/predictions", json={"input": {"prompt": "one more"}}, timeout=30)
         assert cancel(server, "endless-essay").status_code == 200, "it should still be streaming"
         stopped = cancelled.result()
