@@ -103,7 +103,7 @@ def test_streams_over_server_sent_events(server):
 def test_coglet_sends_an_async_generators_pieces_together_at_the_end(server):
     """Pins docs/upstream/coglet-async-generator-output.md: coglet 0.23.1 collects what an async run() yields and
     sends it when run() ends, so the events come in one burst. When this fails, coglet streams async generators:
-    update that file, the README's "Text arrives when the answer ends" and this test."""
+    update that file, the README's "SmolLM3 and Gemma-3 send their text when the answer ends" and this test."""
     start, arrivals = time.monotonic(), []
     with server.post({"prompt": "Hello", "max_new_tokens": 100, "temperature": 0},
                      headers={"Accept": "text/event-stream"}, stream=True) as response:

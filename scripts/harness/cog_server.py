@@ -5,6 +5,7 @@ all go through it. The predictor imports `shared` from the repo root, as it does
 inside the image.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -114,7 +115,8 @@ class CogServer:
         """End the server and every process it started. A test server holds nothing worth a graceful exit, and
         coglet's takes ~3 s (its worker's interpreter shutdown), once per server the suite starts."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # the whole group may have exited since poll()
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def log_tail(self, chars: int = 6000) -> str:
